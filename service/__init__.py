@@ -1,0 +1,1 @@
+"""GovFlow runtime: engine, storage, timers, web, auth, calendar and CLI."""

@@ -1,0 +1,56 @@
+"""Wiring: database, runtime, diagrams of bpmn/ deployed at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.config import Settings
+from service.deploy import check_diagram, deploy
+from service.errors import Invalid
+from service.runtime import Runtime
+from service.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    runtime: Runtime
+    scheduler: Any = None
+
+
+def deploy_bytes(runtime: Runtime, data: bytes | str, filename: str, user: str | None) -> dict[str, Any]:
+    checked = check_diagram(data, runtime.forms, filename)
+    with runtime.db.write() as session:
+        keys, versions, changed = deploy(session, checked, user)
+    return {"keys": keys, "versions": versions, "version": max(versions.values()), "changed": changed}
+
+
+def deploy_files(runtime: Runtime, paths: list[Path], user: str | None = None) -> list[dict[str, Any]]:
+    results = []
+    for path in paths:
+        try:
+            result = deploy_bytes(runtime, path.read_bytes(), path.name, user)
+        except Invalid as exc:
+            raise Invalid(f"{path.name}: {exc.message}", exc.details) from exc
+        results.append({"file": path.name, **result})
+    return results
+
+
+def build(settings: Settings | None = None, migrate: bool = True) -> Services:
+    settings = settings or Settings()
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    runtime = Runtime(db)
+    services = Services(settings=settings, db=db, runtime=runtime)
+    if settings.deploy_on_start and settings.bpmn_dir.is_dir():
+        for result in deploy_files(runtime, sorted(settings.bpmn_dir.glob("*.bpmn"))):
+            if result["changed"]:
+                log.info("deployed %s: %s", result["file"], result["versions"])
+    return services

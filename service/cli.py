@@ -1,0 +1,110 @@
+"""The `govflow` command: serve, init, deploy, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from service.config import Settings
+
+
+def _init(args: argparse.Namespace) -> int:
+    from service.bootstrap import build
+    from service.demo import load_demo
+
+    svc = build(Settings())
+    if args.demo:
+        with svc.db.write() as session:
+            load_demo(session)
+    print(f"数据库已就绪：{svc.db.dialect}" + ("，演示组织已载入" if args.demo else ""))
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from service.bootstrap import build, deploy_files
+    from service.errors import Invalid
+
+    settings = Settings()
+    settings.deploy_on_start = False
+    svc = build(settings)
+    try:
+        results = deploy_files(svc.runtime, [Path(p) for p in args.files], user="cli")
+    except Invalid as exc:
+        print(f"部署失败：{exc.message}", file=sys.stderr)
+        for d in exc.details:
+            print(f"  第 {d.get('line') or '?'} 行 [{d.get('element_id') or '-'}] {d['message']}", file=sys.stderr)
+        return 2
+    for r in results:
+        state = "新版本" if r["changed"] else "未变化"
+        print(f"{r['file']}: {', '.join(f'{k} v{v}' for k, v in r['versions'].items())}（{state}）")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    settings = Settings()
+    port = args.port or settings.port
+    host = args.host or settings.host
+
+    class App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("accesslog", "-" if args.access_log else None)
+
+        def load(self) -> Any:
+            from service.web import create_app
+
+            return create_app()
+
+    # Migrate and deploy once before the workers start, so they do not race on it.
+    from service.bootstrap import build
+
+    build(settings).db.dispose()
+    print(f"GovFlow 正在运行：http://{host}:{port}  （{args.workers} 个进程）", flush=True)
+    App().run()
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from service.bench import run_bench
+
+    print(json.dumps(run_bench(args), ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="govflow", description="GovFlow 政务流程系统")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="启动 Web 服务（gunicorn）")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--port", type=int)
+    p.add_argument("--host")
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(func=_serve)
+    p = sub.add_parser("init", help="创建/升级数据库并部署 bpmn/ 下的流程")
+    p.add_argument("--demo", action="store_true", help="载入演示组织和用户")
+    p.set_defaults(func=_init)
+    p = sub.add_parser("deploy", help="部署 BPMN 文件")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_deploy)
+    p = sub.add_parser("bench", help="性能测试，输出 JSON")
+    p.add_argument("--instances", type=int, default=300)
+    p.add_argument("--quick", action="store_true")
+    p.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The engine wrapper: one place owns the parser, serializer and restricted script engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as _timer_module
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.task import Task
+
+from service import calendar, clock
+from service.engine.parser import GovFlowParser
+from service.engine.scripts import RestrictedScriptEngine
+from service.engine.serializer import SERIALIZER_VERSION, dump_state, load_state
+
+__all__ = [
+    "SERIALIZER_VERSION", "ProcessModel", "SCRIPT_ENGINE", "dump_state", "load_state",
+    "parse_processes", "new_workflow", "restore_workflow", "user_task_meta", "expression_value",
+]
+
+
+class _ClockDatetime(datetime):
+    """SpiffWorkflow's timers ask datetime.now(); answer with GovFlow's clock."""
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+        current = clock.now()
+        return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
+
+
+_timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined]
+
+
+def _helpers() -> dict[str, Any]:
+    from workflows import PROCESS_MODULES
+
+    helpers: dict[str, Any] = {"add_days": calendar.add_days, "now": clock.now_iso}
+    for module in PROCESS_MODULES.values():
+        helpers.update(getattr(module, "HELPERS", {}))
+    return helpers
+
+
+SCRIPT_ENGINE = RestrictedScriptEngine(_helpers())
+
+
+@dataclass
+class ProcessModel:
+    """A parsed process definition, shared by every instance of that version."""
+
+    key: str
+    name: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, Any]
+    start_form_key: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def parse_processes(root: etree._Element, filename: str = "diagram.bpmn") -> dict[str, ProcessModel]:
+    """Parse an already safely-loaded BPMN document into its executable processes."""
+    parser = GovFlowParser()
+    parser.add_bpmn_xml(root, filename=filename)
+    models: dict[str, ProcessModel] = {}
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    for key in parser.get_process_ids():
+        node = root.xpath(f'.//bpmn:process[@id="{key}"]', namespaces=ns)[0]
+        start_form = None
+        for start in node.xpath("./bpmn:startEvent", namespaces=ns):
+            start_form = start.get("{http://camunda.org/schema/1.0/bpmn}formKey") or start_form
+        models[key] = ProcessModel(
+            key=key,
+            name=node.get("name") or key,
+            spec=parser.get_spec(key),
+            subprocess_specs=parser.get_subprocess_specs(key),
+            start_form_key=start_form,
+        )
+    return models
+
+
+def new_workflow(model: ProcessModel) -> BpmnWorkflow:
+    return BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=SCRIPT_ENGINE)
+
+
+def restore_workflow(state: dict[str, Any], model: ProcessModel) -> BpmnWorkflow:
+    wf = load_state(state, model.spec, model.subprocess_specs)
+    wf.script_engine = SCRIPT_ENGINE
+    return wf
+
+
+def expression_value(task: Task, raw: str | None) -> Any:
+    """`${expr}` is evaluated on the task's data; anything else is a literal."""
+    if raw is None or raw == "":
+        return None
+    text = raw.strip()
+    if text.startswith("${") and text.endswith("}"):
+        return SCRIPT_ENGINE.evaluate(task, text[2:-1])
+    return text
+
+
+
+
+def user_task_meta(task: Task) -> dict[str, Any]:
+    """Who may act on a ready user task, its form and due date, evaluated on its data."""
+    spec = task.task_spec
+    ext = getattr(spec, "extensions", {}) or {}
+    groups_value = expression_value(task, ext.get("candidateGroups"))
+    if groups_value is None and ext.get("lane"):
+        groups_value = ext["lane"]
+    if isinstance(groups_value, str):
+        groups = [g.strip() for g in groups_value.split(",") if g.strip()]
+    else:
+        groups = [str(g) for g in (groups_value or [])]
+    form_key = ext.get("formKey") or (spec.form.key if isinstance(spec, UserTask) else None)
+    due = expression_value(task, ext.get("dueDate"))
+    return {
+        "bpmn_id": spec.bpmn_id,
+        "name": spec.bpmn_name or spec.bpmn_id,
+        "candidate_groups": groups,
+        "assignee": expression_value(task, ext.get("assignee")),
+        "form_key": form_key or None,
+        "due_at": clock.parse_datetime(due) if due else None,
+    }

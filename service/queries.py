@@ -1,0 +1,163 @@
+"""Read side: inbox, instance lists and case views from the projected tables (never the state JSON
+for lists)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from service import access, clock
+from service.actors import Actor
+from service.errors import Forbidden, NotFound
+from service.runtime import Runtime, instance_data
+from service.store.models import Definition, Group, History, HumanTask, Instance, TaskCandidate, Timer
+
+MAX_LIMIT = 500
+
+
+def iso(value: datetime | None) -> str | None:
+    return clock.parse_datetime(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def task_json(row: HumanTask) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "instance_id": row.instance_id,
+        "process": row.process_key,
+        "business_key": row.business_key,
+        "name": row.name,
+        "bpmn_id": row.bpmn_id,
+        "candidate_groups": [g for g in row.candidate_groups.split(",") if g],
+        "assignee": row.assignee,
+        "form_key": row.form_key,
+        "created_at": iso(row.created_at),
+        "due_at": iso(row.due_at),
+        "state": row.state,
+    }
+
+
+def inbox(session: Session, actor: Actor, limit: int = 200) -> list[HumanTask]:
+    """Open tasks the user may act on: assigned to them, or offered to their groups and unclaimed."""
+    offered = select(TaskCandidate.task_id).where(TaskCandidate.group_key.in_(sorted(actor.groups)))
+    query = (
+        select(HumanTask)
+        .where(HumanTask.state == "open")
+        .where(or_(HumanTask.assignee == actor.username,
+                   and_(HumanTask.assignee.is_(None), HumanTask.id.in_(offered))))
+        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        .limit(min(limit, MAX_LIMIT))
+    )
+    return list(session.scalars(query))
+
+
+def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound("任务不存在")
+    in_groups = bool(actor.groups.intersection(row.candidate_groups.split(",")))
+    if not (row.assignee == actor.username or in_groups or actor.is_supervisor):
+        raise Forbidden("您无权查看此任务")
+    return row
+
+
+def instances(session: Session, actor: Actor, process: str | None = None, status: str | None = None,
+              overdue: bool = False, stalled_days: int | None = None, q: str | None = None,
+              limit: int = 100, offset: int = 0) -> list[Instance]:
+    now = clock.now()
+    query = select(Instance)
+    if process:
+        query = query.where(Instance.process_key == process)
+    if status:
+        query = query.where(Instance.status == status)
+    if overdue:
+        query = query.where(Instance.status == "running", Instance.due_at < now)
+    if stalled_days is not None:
+        query = query.where(Instance.status == "running", Instance.last_step_at < now - timedelta(days=stalled_days))
+    if q:
+        query = query.where(Instance.business_key.contains(q.strip().upper()))
+    query = access.visible(query, actor)
+    query = query.order_by(Instance.started_at.desc(), Instance.id.desc()).limit(min(limit, MAX_LIMIT)).offset(offset)
+    return list(session.scalars(query))
+
+
+def instance_json(inst: Instance) -> dict[str, Any]:
+    now = clock.now()
+    due = clock.parse_datetime(inst.due_at) if inst.due_at else None
+    return {
+        "id": inst.id,
+        "process": inst.process_key,
+        "business_key": inst.business_key,
+        "title": inst.title,
+        "status": inst.status,
+        "started_at": iso(inst.started_at),
+        "due_at": iso(inst.due_at),
+        "overdue": bool(due and inst.status == "running" and due < now),
+        "last_step_at": iso(inst.last_step_at),
+        "handling_group": inst.handling_group,
+    }
+
+
+def visible_instance(session: Session, actor: Actor, instance_id: int) -> Instance:
+    inst = session.get(Instance, instance_id)
+    if inst is None:
+        raise NotFound("案件不存在")
+    if session.scalars(access.visible(select(Instance.id).where(Instance.id == instance_id), actor)).first() is None:
+        raise Forbidden("您无权查看此案件")
+    return inst
+
+
+def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_id: int) -> dict[str, Any]:
+    inst = visible_instance(session, actor, instance_id)
+    definition = session.get(Definition, inst.definition_id)
+    assert definition is not None
+    wf, _model = runtime._load(session, inst)
+    data = access.present(instance_data(wf), actor, inst)
+    personal = access.may_see_personal(actor, inst)
+    open_tasks = session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
+        .order_by(HumanTask.created_at)
+    )
+    done_tasks = session.scalars(
+        select(HumanTask.bpmn_id).where(HumanTask.instance_id == inst.id, HumanTask.state == "completed")
+    )
+    timers = session.scalars(
+        select(Timer).where(Timer.instance_id == inst.id, Timer.state == "waiting").order_by(Timer.due_at)
+    )
+    history = session.scalars(select(History).where(History.instance_id == inst.id).order_by(History.id))
+    return {
+        **instance_json(inst),
+        "version": definition.version,
+        "process_name": definition.name,
+        "definition_id": definition.id,
+        "data": data,
+        "open_tasks": [task_json(t) for t in open_tasks],
+        "completed_steps": sorted(set(done_tasks)),
+        "history": [history_json(h, actor, inst, personal) for h in history],
+        "timers": [{"name": t.name, "due_at": iso(t.due_at)} for t in timers],
+    }
+
+
+def history_json(h: History, actor: Actor, inst: Instance, personal: bool) -> dict[str, Any]:
+    def load(raw: str | None) -> Any:
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return value if personal or not isinstance(value, dict) else access.present(value, actor, inst)
+
+    return {
+        "at": iso(h.at),
+        "user": h.username,
+        "action": h.action,
+        "task": h.task_bpmn_id,
+        "task_name": h.task_name,
+        "comment": h.comment,
+        "data": load(h.data_after),
+    }
+
+
+def groups(session: Session) -> list[dict[str, str]]:
+    return [{"key": g.key, "name": g.name} for g in session.scalars(select(Group).order_by(Group.key))]

@@ -1,0 +1,147 @@
+"""Flask application factory: pages (Chinese UI) and the JSON API under /api/v1."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from service.auth import actor_for
+from service.bootstrap import Services, build
+from service.config import Settings
+from service.errors import GovFlowError
+from service.store.models import User
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "pages.login"
+login_manager.login_message = "请先登录"
+login_manager.session_protection = "strong"
+
+MAX_BODY = 2 * 1024 * 1024
+
+
+class LoginUser:
+    """Flask-Login's view of a user: id plus the Actor the service layer wants."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.name = user.name
+        self.groups = user.group_keys
+        self.actor = actor_for(user)
+        self.is_authenticated = True
+        self.is_active = user.active
+        self.is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+def services() -> Services:
+    from flask import current_app
+
+    return current_app.extensions["govflow"]
+
+
+def create_app(settings: Settings | None = None, start_timers: bool | None = None,
+               svc: Services | None = None) -> Flask:
+    app = Flask(__name__)
+    svc = svc or build(settings)
+    app.config.update(
+        SECRET_KEY=svc.settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["govflow"] = svc
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from service.web.api import api
+    from service.web.pages import pages
+
+    csrf.exempt(api)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    _error_handlers(app)
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    if start_timers if start_timers is not None else svc.settings.timers:
+        from service.timers import start_scheduler
+
+        svc.scheduler = start_scheduler(svc.runtime, svc.settings.poll_seconds)
+    return app
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> LoginUser | None:
+    try:
+        with services().db.read() as session:
+            user = session.get(User, int(user_id))
+            return LoginUser(user) if user is not None and user.active else None
+    except ValueError:
+        return None
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error_handlers(app: Flask) -> None:
+    def respond(status: int, code: str, message: str, details: list[Any] | None = None) -> Any:
+        if _wants_json():
+            return jsonify({"error": code, "message": message, "details": details or []}), status
+        return render_template("error.html", status=status, message=message, details=details or []), status
+
+    @app.errorhandler(GovFlowError)
+    def _govflow(exc: GovFlowError) -> Any:
+        return respond(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Any:
+        return respond(400, "csrf", "页面已过期或请求来源不明，请刷新页面后重试")
+
+    @app.errorhandler(404)
+    def _404(exc: Any) -> Any:
+        return respond(404, "not_found", "页面或资源不存在")
+
+    @app.errorhandler(405)
+    def _405(exc: Any) -> Any:
+        return respond(405, "method_not_allowed", "不支持该请求方法")
+
+    @app.errorhandler(413)
+    def _413(exc: Any) -> Any:
+        return respond(413, "too_large", "请求内容过大")
+
+    @app.errorhandler(400)
+    def _400(exc: Any) -> Any:
+        return respond(400, "bad_request", "请求格式不正确")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _db(exc: Exception) -> Any:
+        log.exception("database unavailable")
+        return respond(503, "unavailable", "数据库暂时不可用，请稍后重试")
+
+    @app.errorhandler(500)
+    def _500(exc: Any) -> Any:
+        return respond(500, "internal", "服务器内部错误，操作未完成")
+
+    @app.teardown_appcontext
+    def _clear(_exc: Any) -> None:
+        g.pop("actor", None)

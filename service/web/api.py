@@ -1,0 +1,190 @@
+"""The JSON API of API.md (/api/v1). Bearer tokens; errors as {error, message, details}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from service import definitions, queries
+from service.actors import Actor
+from service.auth import actor_for, authenticate, issue_token, user_for_token
+from service.bootstrap import deploy_bytes
+from service.errors import BadRequest, Forbidden, Unauthorized
+from service.web import services
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _actor() -> Actor:
+    return g.actor
+
+
+def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or not header[7:].strip():
+            raise Unauthorized("缺少访问令牌（Authorization: Bearer …）")
+        with services().db.read() as session:
+            g.actor = actor_for(user_for_token(session, header[7:].strip()))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("请求体必须是 JSON 对象（Content-Type: application/json）")
+    if not isinstance(data, dict):
+        raise BadRequest("请求体必须是 JSON 对象")
+    return data
+
+
+def _int_arg(name: str, default: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"参数 {name} 必须是整数") from exc
+    if value < 0:
+        raise BadRequest(f"参数 {name} 不能为负数")
+    return value
+
+
+@api.get("/health")
+def health() -> Any:
+    svc = services()
+    svc.db.ping()
+    running = svc.scheduler is not None and svc.scheduler.running
+    return jsonify({"status": "ok", "database": svc.db.dialect, "scheduler": "running" if running else "stopped"})
+
+
+@api.post("/auth/token")
+def token() -> Any:
+    body = _body()
+    with services().db.write() as session:
+        user = authenticate(session, body.get("username"), body.get("password"))
+        value = issue_token(session, user)
+        return jsonify({"token": value, "user": {"username": user.username, "name": user.name,
+                                                 "groups": user.group_keys}})
+
+
+@api.get("/definitions")
+@token_required
+def list_definitions() -> Any:
+    with services().db.read() as session:
+        return jsonify([
+            {"key": d.key, "name": d.name, "version": d.version, "deployed_at": queries.iso(d.deployed_at)}
+            for d in definitions.latest_all(session)
+        ])
+
+
+@api.post("/definitions")
+@token_required
+def post_definition() -> Any:
+    if not _actor().is_admin:
+        raise Forbidden("只有系统管理员可以部署流程")
+    result = deploy_bytes(services().runtime, request.get_data(cache=False), "upload.bpmn", _actor().username)
+    return jsonify({"keys": result["keys"], "version": result["version"], "versions": result["versions"],
+                    "changed": result["changed"]}), 201
+
+
+@api.get("/groups")
+@token_required
+def list_groups() -> Any:
+    with services().db.read() as session:
+        return jsonify(queries.groups(session))
+
+
+@api.post("/instances")
+@token_required
+def start_instance() -> Any:
+    body = _body()
+    process = body.get("process")
+    if not isinstance(process, str) or not process:
+        raise BadRequest("缺少流程标识 process")
+    from service.access import sees_all
+
+    if process == "petition" and not (sees_all(_actor(), process) or _actor().is_admin):
+        raise Forbidden("只有信访科可以登记信访件")
+    result = services().runtime.start(process, body.get("data", {}), _actor())
+    return jsonify(result), 201
+
+
+@api.get("/instances")
+@token_required
+def list_instances() -> Any:
+    overdue = request.args.get("overdue") in ("1", "true")
+    with services().db.read() as session:
+        rows = queries.instances(
+            session, _actor(), process=request.args.get("process") or None,
+            status=request.args.get("status") or None, overdue=overdue,
+            stalled_days=_int_arg("stalled_days"), q=request.args.get("q") or None,
+            limit=_int_arg("limit", 100) or 100, offset=_int_arg("offset", 0) or 0,
+        )
+        return jsonify([queries.instance_json(r) for r in rows])
+
+
+@api.get("/instances/<int:instance_id>")
+@token_required
+def get_instance(instance_id: int) -> Any:
+    with services().db.read() as session:
+        return jsonify(queries.instance_detail(session, services().runtime, _actor(), instance_id))
+
+
+@api.post("/instances/<int:instance_id>/messages/<name>")
+@token_required
+def post_message(instance_id: int, name: str) -> Any:
+    body = request.get_json(silent=True) or {}
+    with services().db.read() as session:
+        queries.visible_instance(session, _actor(), instance_id)
+    from service.access import sees_all
+
+    if not sees_all(_actor(), "petition"):
+        raise Forbidden("只有信访科可以登记复查申请")
+    return jsonify(services().runtime.send_message(instance_id, name, body.get("data") or {}, _actor()))
+
+
+@api.get("/tasks")
+@token_required
+def list_tasks() -> Any:
+    with services().db.read() as session:
+        return jsonify([queries.task_json(t) for t in queries.inbox(session, _actor())])
+
+
+@api.get("/tasks/<task_id>")
+@token_required
+def get_task(task_id: str) -> Any:
+    svc = services()
+    with svc.db.read() as session:
+        row = queries.get_task(session, _actor(), task_id)
+        detail = queries.instance_detail(session, svc.runtime, _actor(), row.instance_id) \
+            if row.state == "open" else None
+        form = svc.runtime.forms.get(row.form_key).schema if row.form_key else None
+        return jsonify({**queries.task_json(row), "form": form, "data": detail["data"] if detail else {}})
+
+
+@api.post("/tasks/<task_id>/claim")
+@token_required
+def claim(task_id: str) -> Any:
+    return jsonify(services().runtime.claim(task_id, _actor()))
+
+
+@api.post("/tasks/<task_id>/unclaim")
+@token_required
+def unclaim(task_id: str) -> Any:
+    return jsonify(services().runtime.unclaim(task_id, _actor()))
+
+
+@api.post("/tasks/<task_id>/complete")
+@token_required
+def complete(task_id: str) -> Any:
+    body = _body()
+    data = body.get("data", {})
+    return jsonify(services().runtime.complete(task_id, data, _actor()))
