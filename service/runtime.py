@@ -10,6 +10,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
@@ -152,21 +153,19 @@ class Runtime:
             for group in dict.fromkeys(meta["candidate_groups"]):
                 session.add(TaskCandidate(task_id=task_id, group_key=group))
 
-        waiting = {str(t.id): t for t in wf.event_manager.tasks.values()
-                   if isinstance(t.task_spec.event_definition, TimerEventDefinition)}
+        waiting = waiting_timers(wf)
         rows = {r.task_id: r for r in session.scalars(
             select(Timer).where(Timer.instance_id == inst.id, Timer.state == "waiting"))}
         for task_id, row in rows.items():
             if task_id not in waiting:
                 row.state = "cancelled"
-        for task_id, task in waiting.items():
-            due_at = _timer_due(task)
+        for task_id, (task, definition, name) in waiting.items():
+            due_at = _timer_due(task, definition)
             if due_at is None:
                 continue
             row = rows.get(task_id)
             if row is None:
-                session.add(Timer(instance_id=inst.id, task_id=task_id, state="waiting", due_at=due_at,
-                                  name=task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name))
+                session.add(Timer(instance_id=inst.id, task_id=task_id, state="waiting", due_at=due_at, name=name))
             elif row.due_at != due_at:
                 row.due_at = due_at
 
@@ -402,8 +401,27 @@ class Runtime:
         return fired
 
 
-def _timer_due(task: Task) -> datetime | None:
-    detail = task.task_spec.event_definition.details(task)
+def waiting_timers(wf: BpmnWorkflow) -> dict[str, tuple[Task, TimerEventDefinition, str]]:
+    """Waiting timers by task id, including the timer branch of an event-based gateway."""
+    found: dict[str, tuple[Task, TimerEventDefinition, str]] = {}
+    for task in wf.event_manager.tasks.values():
+        spec = task.task_spec
+        definition = spec.event_definition
+        if isinstance(definition, TimerEventDefinition):
+            found[str(task.id)] = (task, definition, spec.bpmn_name or spec.bpmn_id or spec.name)
+        elif isinstance(definition, MultipleEventDefinition):
+            for index, item in enumerate(definition.event_definitions):
+                if isinstance(item, TimerEventDefinition):
+                    target = spec.outputs[index] if index < len(spec.outputs) else spec
+                    found[str(task.id)] = (task, item, target.bpmn_name or target.bpmn_id or spec.name)
+    return found
+
+
+def _timer_due(task: Task, definition: TimerEventDefinition) -> datetime | None:
+    if task._get_internal_data("event_value") is None and not isinstance(task.task_spec.event_definition,
+                                                                          TimerEventDefinition):
+        definition.has_fired(task)  # evaluates the expression and records it, as the engine would
+    detail = definition.details(task)
     value = detail.value
     if isinstance(value, dict):
         value = value.get("next")

@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,107 @@ def artifacts_dir() -> Path:
 # --- application fixtures ---------------------------------------------------------
 # Fixtures that need the service package (app, client, users, ...) go below.
 # Import `service` inside the fixtures, not at module level.
+
+
+class ApiClient:
+    """A Flask test client that logs in demo users by token and drives the JSON API."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.client = app.test_client()
+        self._tokens: dict[str, str] = {}
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self._tokens:
+            r = self.client.post("/api/v1/auth/token", json={"username": username, "password": "govflow-demo"})
+            assert r.status_code == 200, r.get_json()
+            self._tokens[username] = r.get_json()["token"]
+        return {"Authorization": f"Bearer {self._tokens[username]}"}
+
+    def get(self, username: str, path: str) -> Any:
+        return self.client.get(path, headers=self.headers(username))
+
+    def post(self, username: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.post(path, headers=self.headers(username), json=json, **kwargs)
+
+    def tasks(self, username: str, instance_id: int | None = None, bpmn_id: str | None = None) -> list[dict]:
+        r = self.get(username, "/api/v1/tasks")
+        assert r.status_code == 200, r.get_json()
+        return [t for t in r.get_json()
+                if (instance_id is None or t["instance_id"] == instance_id)
+                and (bpmn_id is None or t["bpmn_id"] == bpmn_id)]
+
+    def task(self, username: str, instance_id: int, bpmn_id: str) -> dict:
+        found = self.tasks(username, instance_id, bpmn_id)
+        assert len(found) == 1, f"{username} should have exactly one {bpmn_id} task, has {found}"
+        return found[0]
+
+    def complete(self, username: str, instance_id: int, bpmn_id: str, data: dict) -> Any:
+        task = self.task(username, instance_id, bpmn_id)
+        return self.post(username, f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+
+    def instance(self, username: str, instance_id: int) -> dict:
+        r = self.get(username, f"/api/v1/instances/{instance_id}")
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+
+def make_app(database_url: str) -> Any:
+    """A GovFlow app on `database_url` with the demo organisation and bpmn/ deployed, timers off."""
+    from service.config import Settings
+    from service.demo import load_demo
+    from service.web import create_app
+
+    app = create_app(Settings(database_url=database_url, secret_key="test-secret"), start_timers=False)
+    with app.extensions["govflow"].db.write() as session:
+        load_demo(session)
+    return app
+
+
+@pytest.fixture
+def app(db_url: str) -> Any:
+    """The app on SQLite and on PostgreSQL (parametrised through db_url)."""
+    application = make_app(db_url)
+    yield application
+    application.extensions["govflow"].db.dispose()
+
+
+@pytest.fixture
+def sqlite_app(sqlite_url: str) -> Any:
+    application = make_app(sqlite_url)
+    yield application
+    application.extensions["govflow"].db.dispose()
+
+
+@pytest.fixture
+def api(app: Any) -> ApiClient:
+    return ApiClient(app)
+
+
+@pytest.fixture
+def sqlite_api(sqlite_app: Any) -> ApiClient:
+    return ApiClient(sqlite_app)
+
+
+@pytest.fixture(autouse=True)
+def _reset_virtual_clock() -> Any:
+    """Tests that move the clock must not leak the offset into the next test."""
+    yield
+    from datetime import timedelta
+
+    from service import clock
+
+    clock.set_offset(timedelta(0))
+
+
+PETITION = {
+    "received_at": "2026-03-02T09:00:00+08:00",
+    "channel": "来信",
+    "people_count": 1,
+    "petitioner_name": "张三",
+    "petitioner_id_number": "530102199001011234",
+    "petitioner_phone": "13812345678",
+    "petitioner_address": "云南省临沧市临翔区南塘街1号",
+    "subject": "反映某公司拖欠工资",
+    "content": "某公司拖欠工资三个月，请求督促解决。",
+}

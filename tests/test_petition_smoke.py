@@ -1,0 +1,28 @@
+"""The petition's main path over the API, on SQLite and PostgreSQL."""
+
+from conftest import PETITION, ApiClient
+
+
+def test_petition_dept_route_reaches_reply_and_waits_for_review_window(api: ApiClient) -> None:
+    data = {**PETITION, "received_at": "2026-11-20T09:00:00+08:00"}
+    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": data})
+    assert r.status_code == 201, r.get_json()
+    iid = r.get_json()["id"]
+    assert r.get_json()["business_key"].startswith("XF-2026-")
+    steps = [
+        ("xfk1", "classify", {"category": "行政", "route": "dept", "handling_group": "dept_fgw"}),
+        ("xfk1", "propose", {"proposal": "建议交法制工作委员会办理"}),
+        ("bgs", "leader_sign", {"decision": "approve"}),
+        ("msz", "sg_approve", {"decision": "approve"}),
+        ("fgw1", "handle", {"outcome": "done", "result": "已督促企业支付工资"}),
+        ("xfk1", "review_result", {"decision": "accept"}),
+        ("xfk1", "reply", {"reply_text": "经查，工资已支付。", "replied_at": "2026-11-25", "delivery": "邮寄"}),
+    ]
+    for user, bpmn_id, form in steps:
+        r = api.complete(user, iid, bpmn_id, form)
+        assert r.status_code == 200, (bpmn_id, r.get_json())
+    detail = api.instance("xfk1", iid)
+    assert detail["status"] == "running"
+    assert detail["open_tasks"] == []
+    assert [t["due_at"] for t in detail["timers"]] == ["2026-12-25T23:59:59+08:00"]
+    assert detail["due_at"] == "2027-01-19T23:59:59+08:00"

@@ -1,0 +1,159 @@
+"""信访件办理 (process key `petition`): routing, masking and form checks the diagram relies on.
+
+The diagram (bpmn/petition.bpmn) holds the order of steps; this module holds the rules
+that need data the diagram cannot see (the groups table) or that must not be edited by
+designers (confidentiality of the petitioner's personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PROCESS_KEY = "petition"
+
+# 统一编号 XF-<year>-<6 digits>, sequential per year (the engine allocates it).
+BUSINESS_KEY_PREFIX = "XF"
+BUSINESS_KEY_DIGITS = 6
+
+# Route chosen in 归纳分类 → what it means (same labels as forms/petition_classify.json).
+ROUTES: dict[str, str] = {
+    "own": "本机关职权范围（本机关办理）",
+    "dept": "本级监督一般事项（交办有关部门）",
+    "legal": "本级监督涉法涉诉（转监察和司法委员会）",
+    "county": "属县（区）人大（转交县区人大常委会）",
+    "reject": "不予受理（告知向有权机关提出）",
+}
+
+OWN_GROUP = "xfk"
+LEGAL_GROUP = "dept_jsw"
+# Routes whose handling unit is picked in 归纳分类, and the group-key prefix it must have.
+CHOSEN_GROUP_PREFIX: dict[str, str] = {"dept": "dept_", "county": "county_"}
+
+MAX_EXTENSION_DAYS = 30
+
+
+def route_group(route: str, handling_group: str | None) -> str:
+    """Group that handles the petition; the diagram's `assign` step stores it as `handling_group`."""
+    if route == "own":
+        return OWN_GROUP
+    if route == "legal":
+        return LEGAL_GROUP  # 涉法涉诉: 监察和司法委员会 takes it and hands it on
+    if route in CHOSEN_GROUP_PREFIX:
+        if not handling_group:
+            raise ValueError(f"分流为“{ROUTES[route]}”时必须选择办理单位")
+        return handling_group
+    raise ValueError(f"分流方式 {route!r} 没有办理单位")
+
+
+# Functions the diagram's scripts and expressions may call (besides add_days and now).
+HELPERS: dict[str, Callable[..., Any]] = {"route_group": route_group}
+
+
+# ---- Confidentiality (第九条(二)): personal data is masked for everyone outside the chain.
+
+PERSONAL_FIELDS = ("petitioner_name", "petitioner_id_number", "petitioner_phone", "petitioner_address")
+
+
+def _keep(text: str, head: int, tail: int) -> str:
+    """Keep `head` and `tail` characters; too short a value is starred out entirely."""
+    if len(text) <= head + tail:
+        return "*" * len(text)
+    return text[:head] + "*" * (len(text) - head - tail) + text[len(text) - tail :]
+
+
+def mask_name(name: str | None) -> str | None:
+    """张三 → 张*: the surname alone does not identify a person."""
+    if not name:
+        return name
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
+
+
+def mask_id(id_number: str | None) -> str | None:
+    """530102199001011234 → 5301**********1234 (region prefix and check digits stay)."""
+    return _keep(id_number, 4, 4) if id_number else id_number
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13812345678 → 138****5678."""
+    return _keep(phone, 3, 4) if phone else phone
+
+
+def mask_address(address: str | None) -> str | None:
+    """云南省临沧市临翔区…… → 云南省临沧市****: city level only."""
+    if not address:
+        return address
+    head = 6 if len(address) > 6 else len(address) // 2
+    return address[:head] + "****"
+
+
+MASKERS: dict[str, Callable[[str | None], str | None]] = {
+    "petitioner_name": mask_name,
+    "petitioner_id_number": mask_id,
+    "petitioner_phone": mask_phone,
+    "petitioner_address": mask_address,
+}
+
+
+def mask_personal(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of instance data that is safe for lists, exports, logs and outside viewers."""
+    masked = dict(data)
+    for field, masker in MASKERS.items():
+        value = masked.get(field)
+        if isinstance(value, str):
+            masked[field] = masker(value)
+    return masked
+
+
+# ---- Checks that need more than the form's JSON Schema (the groups table, instance data).
+
+FieldErrors = list[dict[str, str]]
+Validator = Callable[[dict[str, Any], dict[str, Any], set[str]], FieldErrors]
+
+
+def validate_classify(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
+    """The chosen handling unit must exist and be of the kind the route names."""
+    prefix = CHOSEN_GROUP_PREFIX.get(str(form.get("route")))
+    if prefix is None:
+        return []
+    group = form.get("handling_group")
+    kind = "本级有关部门" if prefix == "dept_" else "县（区）人大常委会"
+    if not group:
+        return [{"field": "handling_group", "message": f"请选择办理单位（{kind}）"}]
+    if group not in group_keys:
+        return [{"field": "handling_group", "message": f"办理单位 {group} 不存在"}]
+    if not str(group).startswith(prefix):
+        return [{"field": "handling_group", "message": f"该分流方式的办理单位须为{kind}"}]
+    return []
+
+
+def validate_handle(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
+    """条例 第三十四条: extensions together may not exceed 30 days."""
+    if form.get("outcome") != "extend":
+        return []
+    used = int(instance.get("extension_total") or 0)
+    asked = int(form.get("extension_days") or 0)
+    if used + asked > MAX_EXTENSION_DAYS:
+        left = max(MAX_EXTENSION_DAYS - used, 0)
+        return [
+            {
+                "field": "extension_days",
+                "message": f"延期累计不得超过30日（已延期{used}日，本次最多可申请{left}日）",
+            }
+        ]
+    return []
+
+
+def validate_reply(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
+    """A reply cannot predate the petition; the 复查 window is counted from this date."""
+    replied, received = form.get("replied_at"), instance.get("received_at")
+    if isinstance(replied, str) and isinstance(received, str) and replied[:10] < received[:10]:
+        return [{"field": "replied_at", "message": "答复日期不能早于收件日期"}]
+    return []
+
+
+VALIDATORS: dict[str, Validator] = {
+    "classify": validate_classify,
+    "handle": validate_handle,
+    "reply": validate_reply,
+}
