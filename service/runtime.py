@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import (
+    MessageEventDefinition as BaseMessageEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -332,16 +335,14 @@ class Runtime:
             if inst.status != "running":
                 raise Conflict("案件已结束，不能再接收消息")
             wf, _model = self._load(session, inst)
-            waiting = [t for t in wf.event_manager.tasks.values()
-                       if isinstance(t.task_spec.event_definition, MessageEventDefinition)
-                       and t.task_spec.event_definition.name == name]
-            if not waiting:
+            if not waits_for_message(wf, name):
                 raise Conflict(f"案件当前不在等待“{name}”消息")
             if payload:
                 _check_keys(payload)
 
             def run() -> None:
-                wf.catch(BpmnEvent(MessageEventDefinition(name), payload or {}))
+                event = MessageEventDefinition(name)
+                wf.catch(BpmnEvent(event, {"payload": payload or {}, "result_var": f"{name}_data"}))
 
             self._run(wf, run)
             self._save(session, inst, wf, now)
@@ -399,6 +400,16 @@ class Runtime:
             except EngineFailure:
                 log.exception("timer %s failed", timer_id)
         return fired
+
+
+def waits_for_message(wf: BpmnWorkflow, name: str) -> bool:
+    """Whether some waiting event (alone or in an event-based gateway) catches message `name`."""
+    for task in wf.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        items = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+        if any(isinstance(i, BaseMessageEventDefinition) and i.name == name for i in items):
+            return True
+    return False
 
 
 def waiting_timers(wf: BpmnWorkflow) -> dict[str, tuple[Task, TimerEventDefinition, str]]:

@@ -26,3 +26,19 @@ def test_petition_dept_route_reaches_reply_and_waits_for_review_window(api: ApiC
     assert detail["open_tasks"] == []
     assert [t["due_at"] for t in detail["timers"]] == ["2026-12-25T23:59:59+08:00"]
     assert detail["due_at"] == "2027-01-19T23:59:59+08:00"
+
+
+def test_petition_review_request_during_window_ends_in_review(sqlite_api: ApiClient) -> None:
+    api = sqlite_api
+    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": PETITION})
+    iid = r.get_json()["id"]
+    assert api.complete("xfk1", iid, "classify", {"category": "其他", "route": "reject"}).status_code == 200
+    r = api.complete("xfk1", iid, "reply", {"reply_text": "不予受理，请向有权机关提出。",
+                                              "replied_at": "2026-12-01", "delivery": "邮寄"})
+    assert r.status_code == 200, r.get_json()
+    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request", json={"data": {"note": "申请复查"}})
+    assert r.status_code == 200, r.get_json()
+    detail = api.instance("xfk1", iid)
+    assert detail["status"] == "completed"
+    assert detail["data"]["review_requested"] is True
+    assert detail["history"][-1]["action"] == "end"
