@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -43,6 +44,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     groups: Mapped[list[Group]] = relationship(secondary="user_groups", lazy="selectin")
 
     @property
@@ -91,6 +94,7 @@ class Instance(Base):
         Index("ix_instances_process_status", "process_key", "status"),
         Index("ix_instances_status_due", "status", "due_at"),
         Index("ix_instances_status_last_step", "status", "last_step_at"),
+        UniqueConstraint("idempotency_key", name="uq_instances_idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -110,6 +114,9 @@ class Instance(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     handling_group: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    listed: Mapped[bool] = mapped_column(Boolean, default=False)
+    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class HumanTask(Base):
@@ -179,3 +186,96 @@ class History(Base):
     data_before: Mapped[str | None] = mapped_column(Text, nullable=True)
     data_after: Mapped[str | None] = mapped_column(Text, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CalendarDay(Base):
+    """Admin override of one day (a new year's State Council notice, a local arrangement)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CalendarYear(Base):
+    """A year whose official holiday notice an admin has loaded: its dates are final."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    loaded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(256), default="")
+
+
+class Setting(Base):
+    """Small shared settings (virtual clock offset, ladder offsets, stalled-days threshold)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Notice(Base):
+    """An in-app notice (提醒/催办/要求汇报/催报…) to a user or to every member of a group."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_user", "recipient_user", "created_at"),
+        Index("ix_notices_group", "recipient_group", "created_at"),
+        UniqueConstraint("dedup_key", name="uq_notices_dedup"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), nullable=True,
+                                                    index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    recipient_user: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recipient_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class NoticeRead(Base):
+    __tablename__ = "notice_reads"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """Outbox of notices to send through a channel (e-mail, SMS, WeCom): sent after commit."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Supervision(Base):
+    """The supervision log (督办台账): ladder rungs, manual 催办, 挂牌督办, reassignments."""
+
+    __tablename__ = "supervision_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    group_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
