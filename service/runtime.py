@@ -21,7 +21,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from service import clock, definitions
+from service import clock, definitions, notices
 from service.actors import SYSTEM, Actor
 from service.engine import (
     SERIALIZER_VERSION,
@@ -108,10 +108,18 @@ class Runtime:
                 raise Invalid("表单填写有误，请检查标出的字段", errors)
         return data
 
-    def _run(self, wf: BpmnWorkflow, action: Any) -> None:
+    def _run(self, wf: BpmnWorkflow, action: Any) -> list[dict[str, Any]]:
+        """Run an engine action to the next wait; returns the notices its scripts raised."""
         try:
-            action()
-            wf.do_engine_steps()
+            with notices.collecting() as outbox:
+                action()
+                wf.do_engine_steps()
+                # A timer found due at the end of the steps readies its branch: run that too.
+                for _ in range(20):
+                    if not any(not t.task_spec.manual for t in wf.get_tasks(state=TaskState.READY)):
+                        break
+                    wf.do_engine_steps()
+            return outbox
         except GovFlowError:
             raise
         except (SpiffWorkflowException, Exception) as exc:  # noqa: BLE001 - scripts may raise anything
@@ -213,7 +221,7 @@ class Runtime:
             wf = new_workflow(model)
             for task in wf.get_tasks(state=TaskState.READY):
                 task.data.update(data)
-            self._run(wf, lambda: None)
+            outbox = self._run(wf, lambda: None)
             inst = Instance(
                 definition_id=definition.id, process_key=process_key, business_key=business_key,
                 status="running", state="{}", serializer_version=SERIALIZER_VERSION, version=1,
@@ -223,6 +231,7 @@ class Runtime:
             session.flush()
             inst.state = _json(dump_state(wf))
             self._project(session, inst, wf, now)
+            notices.write(session, inst, outbox, now, actor.username)
             session.add(History(instance_id=inst.id, at=now, username=actor.username, action="start",
                                 task_bpmn_id=None, task_name="登记", data_after=_json(data)))
             if inst.status == "completed":
@@ -268,7 +277,7 @@ class Runtime:
                 task.data.update(data)
                 task.run()
 
-            self._run(wf, run)
+            outbox = self._run(wf, run)
             claimed = session.execute(
                 update(HumanTask)
                 .where(HumanTask.id == task_id, HumanTask.state == "open")
@@ -280,6 +289,7 @@ class Runtime:
             session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
             row.state = "completed"
             self._save(session, inst, wf, now)
+            notices.write(session, inst, outbox, now, actor.username, task_id)
             changed = {k: before.get(k) for k in data}
             session.add(History(
                 instance_id=inst.id, at=now, username=actor.username, action="complete",
@@ -344,8 +354,9 @@ class Runtime:
                 event = MessageEventDefinition(name)
                 wf.catch(BpmnEvent(event, {"payload": payload or {}, "result_var": f"{name}_data"}))
 
-            self._run(wf, run)
+            outbox = self._run(wf, run)
             self._save(session, inst, wf, now)
+            notices.write(session, inst, outbox, now, actor.username)
             session.add(History(instance_id=inst.id, at=now, username=actor.username, action="message",
                                 task_name=name, data_after=_json(payload or {})))
             if inst.status == "completed":
@@ -380,9 +391,10 @@ class Runtime:
                     timer.state = "cancelled"
                     return False
                 wf, _model = self._load(session, inst)
-                self._run(wf, wf.refresh_timers)
+                outbox = self._run(wf, wf.refresh_timers)
                 session.flush()
                 self._save(session, inst, wf, now)
+                notices.write(session, inst, outbox, now, SYSTEM.username, timer.task_id)
                 session.add(History(instance_id=inst.id, at=now, username=SYSTEM.username, action="timer",
                                     task_name=timer.name, task_id=timer.task_id))
                 if inst.status == "completed":

@@ -157,3 +157,55 @@ VALIDATORS: dict[str, Validator] = {
     "handle": validate_handle,
     "reply": validate_reply,
 }
+
+
+# ---- Notice texts (督办 ladder, PROCEDURES.md §1 step 8): name the case, unit, deadline, days overdue.
+
+NOTICE_TEMPLATES: dict[str, str] = {
+    "reminder": "【提醒】信访件 {business_key}（{subject}）由{unit}办理，办理期限为{due}，"
+                "距期限还有{days_left}天，请抓紧办理。",
+    "urge": "【催办】信访件 {business_key}（{subject}）已到办理期限{due}，{unit}尚未报送办理结果，"
+            "请立即办理并报送。",
+    "report_required": "【要求汇报】信访件 {business_key}（{subject}）已超期{overdue}天（办理期限{due}），"
+                       "请{unit}书面汇报未按期办结的原因。",
+    "investigation": "【建议联合调查】信访件 {business_key}（{subject}）已超期{overdue}天（办理期限{due}，"
+                     "办理单位{unit}），请信访科提出组成联合调查组的建议，报常委会领导审批。",
+    "route_urge": "【催办】信访件 {business_key}（{subject}）应于{due}前完成登记、分类和交办（15日内），"
+                  "当前环节：{step}，请抓紧办理。",
+    "manual_urge": "【催办】信访件 {business_key}（{subject}）：{comment}（办理单位{unit}，办理期限{due}）",
+}
+
+
+def _date_text(iso_value: str | None) -> str:
+    if not iso_value:
+        return "（未定）"
+    day = str(iso_value)[:10]
+    year, month, dom = day.split("-")
+    return f"{int(year)}年{int(month)}月{int(dom)}日"
+
+
+def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], now: Any) -> str:
+    """The Chinese text of a notice of this procedure."""
+    from service.clock import parse_datetime
+
+    due = fields.get("due_at")
+    overdue = left = 0
+    if isinstance(due, str) and due:
+        delta = now - parse_datetime(due)
+        overdue = max(delta.days, 0) if delta.total_seconds() > 0 else 0
+        left = max((parse_datetime(due).date() - now.date()).days, 0)
+    unit_key = fields.get("unit") or fields.get("handling_group") or ""
+    values = {
+        "business_key": fields.get("business_key", ""),
+        "subject": fields.get("subject") or "无标题",
+        "unit": group_names.get(str(unit_key), str(unit_key) or "办理单位"),
+        "due": _date_text(due if isinstance(due, str) else None),
+        "overdue": overdue,
+        "days_left": left,
+        "step": fields.get("step", ""),
+        "comment": fields.get("comment", ""),
+    }
+    template = NOTICE_TEMPLATES["route_urge"] if fields.get("stage") == "route" else NOTICE_TEMPLATES.get(kind)
+    if template is None:
+        return f"【通知】信访件 {values['business_key']}"
+    return template.format(**values)

@@ -37,9 +37,14 @@ _timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined]
 
 
 def _helpers() -> dict[str, Any]:
+    from service.deadlines import days_overdue, ladder_at
+    from service.notices import notify
     from workflows import PROCESS_MODULES
 
-    helpers: dict[str, Any] = {"add_days": calendar.add_days, "now": clock.now_iso}
+    helpers: dict[str, Any] = {
+        "add_days": calendar.add_days, "now": clock.now_iso, "notify": notify,
+        "ladder_at": ladder_at, "days_overdue": days_overdue,
+    }
     for module in PROCESS_MODULES.values():
         helpers.update(getattr(module, "HELPERS", {}))
     return helpers

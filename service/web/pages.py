@@ -307,6 +307,8 @@ def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
                 titles = items.get("x-enum-titles") or items["enum"]
                 field["widget"] = "checkboxes"
                 field["options"] = [(str(v), str(t)) for v, t in zip(items["enum"], titles, strict=False)]
+                value = field["value"]
+                field["value"] = [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value else [])
             else:
                 field["widget"] = "unsupported"
         elif prop.get("format") == "date":

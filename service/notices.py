@@ -1,0 +1,150 @@
+"""Notices (提醒/催办/要求汇报/催报…): raised by diagram scripts through `notify`, written in
+the same transaction as the step that raised them, delivered in-app and through senders."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.actors import Actor
+from service.store.models import Delivery, Group, Instance, Notice, NoticeRead, Supervision, User, UserGroup
+from workflows import module_for
+
+KINDS = {
+    "reminder": "提醒",
+    "urge": "催办",
+    "report_required": "要求汇报",
+    "investigation": "建议联合调查",
+    "chase_report": "催报",
+    "manual_urge": "人工催办",
+    "listed": "挂牌督办",
+    "reassign": "改派",
+}
+
+_outbox: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("govflow_outbox",
+                                                                                      default=None)
+
+
+def notify(kind: str, recipients: Any, **fields: Any) -> None:
+    """Script helper: queue a notice; the runtime writes it when the step commits."""
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError("notify() 只能在流程执行中调用")
+    if kind not in KINDS:
+        raise ValueError(f"未知的通知类型 {kind}")
+    targets = [recipients] if isinstance(recipients, str) else list(recipients or [])
+    outbox.append({"kind": kind, "recipients": [str(t) for t in targets if t], "fields": dict(fields)})
+
+
+@contextmanager
+def collecting() -> Iterator[list[dict[str, Any]]]:
+    items: list[dict[str, Any]] = []
+    token = _outbox.set(items)
+    try:
+        yield items
+    finally:
+        _outbox.reset(token)
+
+
+def group_names(session: Session) -> dict[str, str]:
+    return {g.key: g.name for g in session.scalars(select(Group))}
+
+
+def render(process_key: str, kind: str, fields: dict[str, Any], names: dict[str, str], now: datetime) -> str:
+    module = module_for(process_key)
+    renderer = getattr(module, "notice_text", None)
+    if renderer is not None:
+        return str(renderer(kind, fields, names, now))
+    return f"【{KINDS.get(kind, kind)}】{fields.get('business_key', '')}"
+
+
+def write(session: Session, inst: Instance, items: list[dict[str, Any]], now: datetime,
+          by: str | None, task_id: str | None = None) -> list[Notice]:
+    """Write queued notices (one per recipient), their deliveries and a supervision-log row."""
+    if not items:
+        return []
+    names = group_names(session)
+    written: list[Notice] = []
+    for item in items:
+        text = render(inst.process_key, item["kind"], {"business_key": inst.business_key, **item["fields"]},
+                      names, now)
+        for target in item["recipients"]:
+            user = target[5:] if target.startswith("user:") else None
+            notice = Notice(kind=item["kind"], instance_id=inst.id, task_id=task_id, text=text, created_at=now,
+                            created_by=by, recipient_user=user, recipient_group=None if user else target)
+            session.add(notice)
+            written.append(notice)
+        session.add(Supervision(instance_id=inst.id, at=now, kind=item["kind"], username=by,
+                                group_key=",".join(item["recipients"]), text=text))
+    session.flush()
+    _queue_deliveries(session, written)
+    return written
+
+
+def _queue_deliveries(session: Session, notices: list[Notice]) -> None:
+    for notice in notices:
+        if notice.recipient_user:
+            users = session.scalars(select(User).where(User.username == notice.recipient_user))
+        else:
+            users = session.scalars(
+                select(User).join(UserGroup, UserGroup.user_id == User.id)
+                .where(UserGroup.group_key == notice.recipient_group)
+            )
+        for user in users:
+            if user.active and user.email:
+                session.add(Delivery(notice_id=notice.id, channel="email", address=user.email, state="pending"))
+            if user.active and user.phone:
+                session.add(Delivery(notice_id=notice.id, channel="sms", address=user.phone, state="pending"))
+
+
+def _mine(actor: Actor) -> Any:
+    return or_(Notice.recipient_user == actor.username, Notice.recipient_group.in_(sorted(actor.groups)))
+
+
+def for_user(session: Session, actor: Actor, unread_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    query = (
+        select(Notice, NoticeRead.read_at)
+        .outerjoin(NoticeRead, and_(NoticeRead.notice_id == Notice.id, NoticeRead.username == actor.username))
+        .where(_mine(actor))
+        .order_by(Notice.created_at.desc(), Notice.id.desc())
+        .limit(limit)
+    )
+    if unread_only:
+        query = query.where(NoticeRead.read_at.is_(None))
+    from service.queries import iso
+
+    return [
+        {"id": n.id, "kind": n.kind, "kind_name": KINDS.get(n.kind, n.kind), "instance_id": n.instance_id,
+         "task_id": n.task_id, "text": n.text, "created_at": iso(n.created_at), "read_at": iso(read_at),
+         "recipient_group": n.recipient_group, "recipient_user": n.recipient_user}
+        for n, read_at in session.execute(query)
+    ]
+
+
+def unread_count(session: Session, actor: Actor) -> int:
+    query = (
+        select(func.count(Notice.id))
+        .outerjoin(NoticeRead, and_(NoticeRead.notice_id == Notice.id, NoticeRead.username == actor.username))
+        .where(_mine(actor), NoticeRead.read_at.is_(None))
+    )
+    return int(session.scalar(query) or 0)
+
+
+def mark_read(session: Session, actor: Actor, ids: list[int] | None, now: datetime) -> int:
+    """Mark these notices (or all of the user's) read; notices of others are ignored."""
+    query = select(Notice.id).where(_mine(actor))
+    if ids is not None:
+        query = query.where(Notice.id.in_(ids))
+    already = set(session.scalars(select(NoticeRead.notice_id).where(NoticeRead.username == actor.username)))
+    count = 0
+    for notice_id in session.scalars(query):
+        if notice_id not in already:
+            session.add(NoticeRead(notice_id=notice_id, username=actor.username, read_at=now))
+            count += 1
+    return count

@@ -1,0 +1,144 @@
+/* GovFlow pages: conditional form fields (JSON Schema if/then) and the bpmn-js diagram views. */
+(function () {
+  'use strict';
+
+  function fieldValue(form, name) {
+    var inputs = form.querySelectorAll('[name="' + name + '"]');
+    for (var i = 0; i < inputs.length; i++) {
+      var el = inputs[i];
+      if (el.type === 'hidden') continue;
+      if (el.type === 'checkbox' || el.type === 'radio') { if (el.checked) return el.value; continue; }
+      return el.value;
+    }
+    return '';
+  }
+
+  /* Show a conditionally required field (and its * marker) only while its condition holds;
+     restrict group selects to the pattern the active rule sets (e.g. ^dept_). */
+  function applyRules(box) {
+    var rules = JSON.parse(box.getAttribute('data-rules') || '[]');
+    var required = {}, patterns = {};
+    rules.forEach(function (rule) {
+      var active = Object.keys(rule.when).every(function (k) {
+        return fieldValue(box, k) === String(rule.when[k]);
+      });
+      if (!active) return;
+      rule.required.forEach(function (f) { required[f] = true; });
+      Object.keys(rule.patterns || {}).forEach(function (f) { patterns[f] = rule.patterns[f]; });
+    });
+    box.querySelectorAll('.field[data-conditional]').forEach(function (field) {
+      var name = field.getAttribute('data-field');
+      var on = !!required[name];
+      var star = field.querySelector('label .req');
+      if (star) star.hidden = !on;
+      if (field.hasAttribute('data-hideable')) {
+        field.hidden = !on;
+        field.querySelectorAll('input, select, textarea').forEach(function (el) { el.disabled = !on; });
+      }
+    });
+    box.querySelectorAll('.field select').forEach(function (select) {
+      var pattern = patterns[select.name];
+      var re = pattern ? new RegExp(pattern) : null;
+      Array.prototype.forEach.call(select.options, function (opt) {
+        if (!opt.value) return;
+        var ok = !re || re.test(opt.value);
+        opt.hidden = !ok;
+        opt.disabled = !ok;
+        if (!ok && opt.selected) select.value = '';
+      });
+    });
+  }
+
+  function initForms() {
+    document.querySelectorAll('.schema-form[data-rules]').forEach(function (box) {
+      applyRules(box);
+      box.addEventListener('change', function () { applyRules(box); });
+      box.addEventListener('input', function () { applyRules(box); });
+    });
+  }
+
+  function message(container, text, cls) {
+    var div = document.createElement('div');
+    div.className = 'diagram-msg ' + (cls || 'muted');
+    div.textContent = text;
+    container.innerHTML = '';
+    container.appendChild(div);
+  }
+
+  /* The instance on its diagram: done steps green, current orange, overdue red. */
+  function showDiagram(container) {
+    if (!container) return;
+    var cfg = JSON.parse(container.getAttribute('data-diagram'));
+    if (typeof window.BpmnJS !== 'function') { message(container, '流程图组件未加载', 'error-text'); return; }
+    fetch(cfg.xml, { credentials: 'same-origin' })
+      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.text(); })
+      .then(function (xml) {
+        container.innerHTML = '';
+        var viewer = new window.BpmnJS({ container: container });
+        return viewer.importXML(xml).then(function () {
+          var canvas = viewer.get('canvas');
+          var registry = viewer.get('elementRegistry');
+          canvas.zoom('fit-viewport', 'auto');
+          function mark(ids, cls) {
+            (ids || []).forEach(function (id) { if (registry.get(id)) canvas.addMarker(id, cls); });
+          }
+          if (cfg.started) {
+            registry.filter(function (e) { return e.type === 'bpmn:StartEvent'; })
+              .forEach(function (e) { canvas.addMarker(e.id, 'done'); });
+          }
+          mark(cfg.done, 'done');
+          mark(cfg.current, 'current');
+          mark(cfg.overdue, 'overdue');
+          container.classList.add('diagram-ready');
+        });
+      })
+      .catch(function (err) { message(container, '流程图无法显示：' + err.message, 'error-text'); });
+  }
+
+  /* Designers: bpmn-js Modeler on the latest version, 部署 posts the XML (CSRF header). */
+  function showModeler(container, button, result) {
+    if (!container) return;
+    if (typeof window.BpmnJS !== 'function') { message(container, '建模组件未加载', 'error-text'); return; }
+    var modeler = new window.BpmnJS({ container: container, keyboard: { bindTo: document } });
+    fetch(container.getAttribute('data-xml'), { credentials: 'same-origin' })
+      .then(function (r) { return r.text(); })
+      .then(function (xml) { return modeler.importXML(xml); })
+      .then(function () { modeler.get('canvas').zoom('fit-viewport', 'auto'); })
+      .catch(function (err) { message(container, '流程图无法加载：' + err.message, 'error-text'); });
+
+    function show(html) { result.innerHTML = html; }
+    function esc(s) {
+      return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+        return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+      });
+    }
+    button.addEventListener('click', function () {
+      button.disabled = true;
+      modeler.saveXML({ format: true })
+        .then(function (out) {
+          return fetch(container.getAttribute('data-deploy'), {
+            method: 'POST', credentials: 'same-origin',
+            headers: { 'Content-Type': 'application/xml', 'X-CSRFToken': container.getAttribute('data-csrf') },
+            body: out.xml
+          });
+        })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          if (res.ok) { show('<div class="flash flash-success">' + esc(res.body.message) + '</div>'); return; }
+          var rows = (res.body.details || []).map(function (d) {
+            return '<tr><td>' + esc(d.line == null ? '—' : d.line) + '</td><td><code>' + esc(d.element_id || '—') +
+              '</code></td><td>' + esc(d.message) + '</td></tr>';
+          }).join('');
+          show('<div class="flash flash-error">' + esc(res.body.message) + '</div>' +
+            (rows ? '<table class="table"><thead><tr><th>行号</th><th>元素</th><th>说明</th></tr></thead><tbody>' +
+              rows + '</tbody></table>' : ''));
+        })
+        .catch(function (err) { show('<div class="flash flash-error">部署失败：' + esc(err.message) + '</div>'); })
+        .then(function () { button.disabled = false; });
+    });
+  }
+
+  window.GovFlow = { showDiagram: showDiagram, showModeler: showModeler, applyRules: applyRules };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', initForms);
+  else initForms();
+})();
