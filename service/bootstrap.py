@@ -12,6 +12,7 @@ from service.deploy import check_diagram, deploy
 from service.errors import Invalid
 from service.runtime import Runtime
 from service.store.db import Database
+from service.timers import refresh_shared
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def build(settings: Settings | None = None, migrate: bool = True) -> Services:
         db.migrate()
     runtime = Runtime(db)
     services = Services(settings=settings, db=db, runtime=runtime)
+    refresh_shared(runtime)
     if settings.deploy_on_start and settings.bpmn_dir.is_dir():
         for result in deploy_files(runtime, sorted(settings.bpmn_dir.glob("*.bpmn"))):
             if result["changed"]:

@@ -60,3 +60,38 @@ def put(session: Session, key: str, value: Any) -> None:
 
 def all_values() -> dict[str, Any]:
     return dict(_values)
+
+
+CLOCK_KEY = "clock.offset_seconds"
+
+
+def load_clock(session: Session) -> None:
+    """Every process follows the virtual clock offset stored in the database."""
+    from datetime import timedelta
+
+    from service import clock
+
+    if not clock.is_virtual():
+        return
+    row = session.get(Setting, CLOCK_KEY)
+    if row is not None:
+        clock.set_offset(timedelta(seconds=float(row.value)))
+
+
+def advance_clock(session: Session, delta_seconds: float) -> float:
+    """Move the shared virtual clock forward; returns the new offset in seconds."""
+    from datetime import timedelta
+
+    from service import clock
+
+    if delta_seconds < 0:
+        raise ValueError("时钟只能向前拨动")
+    row = session.get(Setting, CLOCK_KEY)
+    current = float(row.value) if row is not None else clock.offset().total_seconds()
+    value = current + delta_seconds
+    if row is None:
+        session.add(Setting(key=CLOCK_KEY, value=str(value)))
+    else:
+        row.value = str(value)
+    clock.set_offset(timedelta(seconds=value))
+    return value

@@ -1,5 +1,6 @@
 """The timer service: an APScheduler job in every app process claims due timer rows and
-fires them through the engine (each row once, whichever process gets it)."""
+fires them through the engine (each row once, whichever process gets it), then sends
+pending notice deliveries. Every poll also refreshes shared settings and the virtual clock."""
 
 from __future__ import annotations
 
@@ -7,22 +8,45 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from service import config_store, senders
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
+BATCH = 200
 
 
-def poll(runtime: Runtime) -> int:
-    """Fire everything due now; keeps going while full batches come back."""
+def refresh_shared(runtime: Runtime) -> None:
+    with runtime.db.read() as session:
+        config_store.load_clock(session)
+        config_store.load(session)
+    reload_calendar = getattr(__import__("service.calendar", fromlist=["reload_from"]), "reload_from", None)
+    if reload_calendar is not None:
+        reload_calendar(runtime.db)
+
+
+def fire_all_due(runtime: Runtime) -> int:
+    """Fire everything due now, oldest first; keeps going while full batches come back."""
     total = 0
     while True:
-        fired = runtime.fire_due_timers(limit=200)
+        fired = runtime.fire_due_timers(limit=BATCH)
         total += fired
-        if fired < 200:
+        if fired < BATCH:
             return total
 
 
+def poll(runtime: Runtime) -> int:
+    try:
+        refresh_shared(runtime)
+        fired = fire_all_due(runtime)
+        senders.deliver_pending(runtime.db)
+        return fired
+    except Exception:  # noqa: BLE001 - the scheduler must survive a database outage
+        log.exception("timer poll failed; retrying at the next interval")
+        return 0
+
+
 def start_scheduler(runtime: Runtime, interval_seconds: float = 1.0) -> BackgroundScheduler:
+    senders.configure_from_env()
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(
         poll, "interval", args=[runtime], seconds=interval_seconds, id="govflow-timers",

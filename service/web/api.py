@@ -12,7 +12,7 @@ from service import definitions, queries
 from service.actors import Actor
 from service.auth import actor_for, authenticate, issue_token, user_for_token
 from service.bootstrap import deploy_bytes
-from service.errors import BadRequest, Forbidden, Unauthorized
+from service.errors import BadRequest, Forbidden, Invalid, NotFound, Unauthorized
 from service.web import services
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -188,3 +188,65 @@ def complete(task_id: str) -> Any:
     body = _body()
     data = body.get("data", {})
     return jsonify(services().runtime.complete(task_id, data, _actor()))
+
+
+@api.get("/notices")
+@token_required
+def list_notices() -> Any:
+    from service import notices
+
+    unread = request.args.get("unread") in ("1", "true")
+    with services().db.read() as session:
+        return jsonify(notices.for_user(session, _actor(), unread_only=unread))
+
+
+@api.post("/notices/read")
+@token_required
+def read_notices() -> Any:
+    from service import clock, notices
+
+    body = request.get_json(silent=True) or {}
+    ids = body.get("ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+        raise BadRequest("ids 必须是整数列表")
+    with services().db.write() as session:
+        count = notices.mark_read(session, _actor(), ids, clock.now())
+    return jsonify({"marked": count})
+
+
+@api.post("/admin/clock")
+@token_required
+def advance_clock() -> Any:
+    """Virtual clock (GOVFLOW_CLOCK=virtual only): move it, then fire what became due."""
+    from service import clock, config_store
+    from service.timers import fire_all_due
+
+    if not clock.is_virtual():
+        raise NotFound("未启用虚拟时钟")
+    if not _actor().is_admin:
+        raise Forbidden("只有系统管理员可以拨动时钟")
+    body = _body()
+    raw = body.get("advance")
+    try:
+        delta = parse_duration(raw)
+    except ValueError as exc:
+        raise Invalid("时长格式不正确", [{"field": "advance", "message": "应为 ISO 8601 时长，如 P61D、PT2H"}]) from exc
+    with services().db.write() as session:
+        config_store.advance_clock(session, delta.total_seconds())
+    fired = fire_all_due(services().runtime)
+    return jsonify({"now": clock.now_iso(), "offset_seconds": clock.offset().total_seconds(), "fired": fired})
+
+
+def parse_duration(raw: Any) -> Any:
+    """ISO 8601 duration (PnDTnHnMnS, PnW) → timedelta; months/years are refused as ambiguous."""
+    import re
+    from datetime import timedelta
+
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    match = re.fullmatch(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", raw.strip())
+    if not match or raw.strip() in ("P", "PT") or raw.strip().endswith("T"):
+        raise ValueError(raw)
+    weeks, days, hours, minutes, seconds = match.groups()
+    return timedelta(weeks=int(weeks or 0), days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
+                     seconds=float(seconds or 0))

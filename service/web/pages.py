@@ -106,7 +106,7 @@ def _group_names(session: Session) -> dict[str, str]:
 
 def _user_names(session: Session) -> dict[str, str]:
     if "user_names" not in g:
-        g.user_names = dict(session.execute(select(User.username, User.name)).tuples().all())
+        g.user_names = {u: n for u, n in session.execute(select(User.username, User.name))}
         g.user_names.setdefault("system", "系统")
     return g.user_names  # type: ignore[no-any-return]
 
@@ -154,10 +154,19 @@ def _dt_filter(value: Any) -> str:
     return fmt_dt(value)
 
 
+@pages.app_template_global("status_label")
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+pages.add_app_template_global(due_state, "due_state")
+pages.add_app_template_global(STATUS_LABELS, "STATUS_LABELS")
+
+
 @pages.app_context_processor
 def _layout() -> dict[str, Any]:
     """What base.html needs: the user's group names and the nav entries they may use."""
-    ctx: dict[str, Any] = {"STATUS_LABELS": STATUS_LABELS, "due_state": due_state}
+    ctx: dict[str, Any] = {}
     if not current_user.is_authenticated:
         return ctx
     actor = _actor()
