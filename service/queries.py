@@ -98,6 +98,7 @@ def instance_json(inst: Instance) -> dict[str, Any]:
         "overdue": bool(due and inst.status == "running" and due < now),
         "last_step_at": iso(inst.last_step_at),
         "handling_group": inst.handling_group,
+        "listed": bool(inst.listed),
     }
 
 

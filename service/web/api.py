@@ -250,3 +250,43 @@ def parse_duration(raw: Any) -> Any:
     weeks, days, hours, minutes, seconds = match.groups()
     return timedelta(weeks=int(weeks or 0), days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
                      seconds=float(seconds or 0))
+
+
+@api.get("/supervision/board")
+@token_required
+def supervision_board() -> Any:
+    from service import supervision
+
+    with services().db.read() as session:
+        return jsonify(supervision.board(session, _actor(), _int_arg("stalled_days")))
+
+
+@api.post("/instances/<int:instance_id>/urge")
+@token_required
+def urge_instance(instance_id: int) -> Any:
+    from service import supervision
+
+    body = _body()
+    return jsonify(supervision.manual_urge(services().db, instance_id, body.get("comment"), _actor()))
+
+
+@api.post("/instances/<int:instance_id>/listed")
+@token_required
+def list_instance(instance_id: int) -> Any:
+    from service import supervision
+
+    body = _body()
+    listed = body.get("listed", True)
+    if not isinstance(listed, bool):
+        raise BadRequest("listed 必须是 true 或 false")
+    return jsonify(supervision.set_listed(services().db, instance_id, listed, body.get("comment"), _actor()))
+
+
+@api.post("/tasks/<task_id>/reassign")
+@token_required
+def reassign_task(task_id: str) -> Any:
+    from service import supervision
+
+    body = _body()
+    return jsonify(supervision.reassign(services().db, task_id, body.get("group"), body.get("user"),
+                                        body.get("comment"), _actor()))

@@ -1,0 +1,167 @@
+"""Supervision (督办): overdue and stalled cases by department, manual 催办, 挂牌督办, reassignment.
+Every action is written to the history and the supervision log."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from service import clock, config_store, notices
+from service.actors import Actor
+from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.store.db import Database
+from service.store.models import Group, History, HumanTask, Instance, Supervision, TaskCandidate, User
+
+SUPERVISOR_GROUPS = frozenset({"leadership", "secretary_general", "office_leader", "zzb", "admin"})
+
+
+def require_supervisor(actor: Actor) -> None:
+    if not actor.groups & SUPERVISOR_GROUPS:
+        raise Forbidden("只有督办人员（常委会领导、秘书长、办公室分管领导、综治办）可以使用督办功能")
+
+
+def board(session: Session, actor: Actor, stalled_days: int | None = None) -> dict[str, Any]:
+    """Overdue and stalled running cases, grouped by handling department."""
+    require_supervisor(actor)
+    now = clock.now()
+    days = int(stalled_days if stalled_days is not None else config_store.get("supervision.stalled_days"))
+    stalled_before = now - timedelta(days=days)
+    rows = list(session.scalars(
+        select(Instance).where(
+            Instance.status == "running",
+            or_(Instance.due_at < now, Instance.last_step_at < stalled_before, Instance.listed.is_(True)),
+        ).order_by(Instance.due_at)
+    ))
+    names = notices.group_names(session)
+    open_tasks: dict[int, list[HumanTask]] = defaultdict(list)
+    if rows:
+        for task in session.scalars(select(HumanTask).where(
+                HumanTask.instance_id.in_([r.id for r in rows]), HumanTask.state == "open")):
+            open_tasks[task.instance_id].append(task)
+    departments: dict[str, dict[str, Any]] = {}
+    for inst in rows:
+        due = clock.parse_datetime(inst.due_at) if inst.due_at else None
+        last = clock.parse_datetime(inst.last_step_at)
+        overdue = bool(due and due < now)
+        stalled = last < stalled_before
+        key = inst.handling_group or "unassigned"
+        dept = departments.setdefault(key, {"group": key, "name": names.get(key, "未交办"),
+                                            "overdue": 0, "stalled": 0, "listed": 0, "cases": []})
+        dept["overdue"] += int(overdue)
+        dept["stalled"] += int(stalled)
+        dept["listed"] += int(inst.listed)
+        tasks = open_tasks.get(inst.id, [])
+        dept["cases"].append({
+            "id": inst.id, "business_key": inst.business_key, "title": inst.title, "process": inst.process_key,
+            "due_at": clock.parse_datetime(due).isoformat() if due else None,
+            "days_overdue": (now - due).days if overdue and due else 0,
+            "stalled_days": (now - last).days, "overdue": overdue, "stalled": stalled, "listed": inst.listed,
+            "current_steps": [t.name for t in tasks],
+            "holders": [t.assignee or ",".join(names.get(g, g) for g in t.candidate_groups.split(",") if g)
+                        for t in tasks],
+            "tasks": [{"id": t.id, "name": t.name, "assignee": t.assignee,
+                       "candidate_groups": [g for g in t.candidate_groups.split(",") if g]} for t in tasks],
+        })
+    ordered = sorted(departments.values(), key=lambda d: (-d["overdue"], -d["stalled"], d["group"]))
+    return {"stalled_days": days, "now": now.isoformat(timespec="seconds"), "departments": ordered,
+            "totals": {"overdue": sum(d["overdue"] for d in ordered), "stalled": sum(d["stalled"] for d in ordered),
+                       "listed": sum(d["listed"] for d in ordered)}}
+
+
+def _instance(session: Session, instance_id: int) -> Instance:
+    inst = session.get(Instance, instance_id)
+    if inst is None:
+        raise NotFound("案件不存在")
+    return inst
+
+
+def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> dict[str, Any]:
+    """A supervisor's 催办: a notice to the handling unit (and 信访科), logged."""
+    require_supervisor(actor)
+    if not isinstance(comment, str) or not comment.strip():
+        raise Invalid("请填写催办意见", [{"field": "comment", "message": "此项为必填项"}])
+    now = clock.now()
+    with db.write() as session:
+        inst = _instance(session, instance_id)
+        if inst.status != "running":
+            raise Conflict("案件已办结，无需催办")
+        targets = [inst.handling_group] if inst.handling_group else []
+        targets += [g for g in (t.candidate_groups for t in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open"))) if g]
+        targets = list(dict.fromkeys(g for t in targets for g in t.split(",") if g)) or ["xfk"]
+        fields = {"subject": inst.title, "unit": inst.handling_group or "",
+                  "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
+                  "comment": comment.strip()}
+        written = notices.write(session, inst, [{"kind": "manual_urge", "recipients": targets, "fields": fields}],
+                                now, actor.username)
+        session.add(History(instance_id=inst.id, at=now, username=actor.username, action="urge",
+                            comment=comment.strip()))
+        return {"id": inst.id, "notices": len(written), "recipients": targets}
+
+
+def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None, actor: Actor) -> dict[str, Any]:
+    """挂牌督办 on/off: the case is marked everywhere it is shown."""
+    require_supervisor(actor)
+    now = clock.now()
+    with db.write() as session:
+        inst = _instance(session, instance_id)
+        if inst.listed == listed:
+            return {"id": inst.id, "listed": inst.listed}
+        inst.listed = listed
+        inst.listed_at = now if listed else None
+        text = f"{'挂牌督办' if listed else '撤销挂牌督办'}：{inst.business_key}" + (f"（{comment}）" if comment else "")
+        session.add(Supervision(instance_id=inst.id, at=now, kind="listed" if listed else "unlisted",
+                                username=actor.username, group_key=inst.handling_group, text=text))
+        session.add(History(instance_id=inst.id, at=now, username=actor.username,
+                            action="listed" if listed else "unlisted", comment=comment))
+        if listed and inst.handling_group:
+            session.add(notices.Notice(kind="listed", instance_id=inst.id, recipient_group=inst.handling_group,
+                                       text=text, created_at=now, created_by=actor.username))
+        return {"id": inst.id, "listed": listed}
+
+
+def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, actor: Actor) -> dict[str, Any]:
+    """改派: move an open task to another group or user."""
+    require_supervisor(actor)
+    now = clock.now()
+    with db.write() as session:
+        task = session.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound("任务不存在")
+        if task.state != "open":
+            raise Conflict("该任务已办理，不能改派")
+        if group:
+            if not isinstance(group, str) or session.get(Group, group) is None:
+                raise Invalid("改派对象不存在", [{"field": "group", "message": f"办理组 {group} 不存在"}])
+            before = task.candidate_groups
+            task.candidate_groups = group
+            task.assignee = None
+            session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
+            session.add(TaskCandidate(task_id=task.id, group_key=group))
+            target = group
+        elif user:
+            found = session.scalars(select(User).where(User.username == user)).first() \
+                if isinstance(user, str) else None
+            if found is None:
+                raise Invalid("改派对象不存在", [{"field": "user", "message": f"用户 {user} 不存在"}])
+            before = task.assignee or task.candidate_groups
+            task.assignee = found.username
+            target = f"user:{found.username}"
+        else:
+            raise Invalid("请选择改派的办理组或办理人", [{"field": "group", "message": "此项为必填项"}])
+        inst = _instance(session, task.instance_id)
+        text = f"任务“{task.name}”由 {before} 改派给 {target.removeprefix('user:')}"
+        session.add(History(instance_id=inst.id, at=now, username=actor.username, action="reassign",
+                            task_bpmn_id=task.bpmn_id, task_name=task.name, task_id=task.id,
+                            comment=(comment if isinstance(comment, str) and comment else text)))
+        session.add(Supervision(instance_id=inst.id, at=now, kind="reassign", username=actor.username,
+                                group_key=target, text=text))
+        recipient_user = target[5:] if target.startswith("user:") else None
+        session.add(notices.Notice(kind="reassign", instance_id=inst.id, task_id=task.id, text=text,
+                                   recipient_user=recipient_user, recipient_group=None if recipient_user else target,
+                                   created_at=now, created_by=actor.username))
+        return {"id": task.id, "candidate_groups": task.candidate_groups.split(","), "assignee": task.assignee}
