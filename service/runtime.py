@@ -236,7 +236,8 @@ class Runtime:
                                 task_bpmn_id=None, task_name="登记", data_after=_json(data)))
             if inst.status == "completed":
                 session.add(History(instance_id=inst.id, at=now, username=SYSTEM.username, action="end"))
-            return {"id": inst.id, "business_key": business_key, "status": inst.status}
+            return {"id": inst.id, "business_key": business_key, "status": inst.status,
+                    "open_tasks": self._open_tasks(session, inst.id)}
 
     def _next_business_key(self, session: Session, process_key: str, module: Any, now: datetime) -> str:
         prefix = getattr(module, "BUSINESS_KEY_PREFIX", process_key.upper()[:8])
@@ -299,7 +300,16 @@ class Runtime:
             ))
             if inst.status == "completed":
                 session.add(History(instance_id=inst.id, at=now, username=SYSTEM.username, action="end"))
-            return {"instance": {"id": inst.id, "status": inst.status}}
+            return {"instance": {"id": inst.id, "status": inst.status,
+                                 "open_tasks": self._open_tasks(session, inst.id)}}
+
+    def _open_tasks(self, session: Session, instance_id: int) -> list[dict[str, Any]]:
+        """The instance's open tasks after the step, so a client needs no extra request."""
+        rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                       HumanTask.state == "open"))
+        return [{"id": r.id, "bpmn_id": r.bpmn_id, "name": r.name,
+                 "candidate_groups": [g for g in r.candidate_groups.split(",") if g], "assignee": r.assignee}
+                for r in rows]
 
     def claim(self, task_id: str, actor: Actor) -> dict[str, Any]:
         with self.db.write() as session:

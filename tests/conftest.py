@@ -25,7 +25,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from pgserver import PostgresServer  # noqa: E402
+from service.pgtemp import PostgresServer  # noqa: E402
 
 ARTIFACTS_DIR = TESTS_DIR / "artifacts"
 CHROMIUM_PATH = Path("/usr/bin/chromium")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pgserver import PostgresServer
 from sqlalchemy import create_engine, text
+
+from service.pgtemp import PostgresServer
 
 pytestmark = pytest.mark.postgresql
 

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the test suite.
+"""A throwaway PostgreSQL server, for the test suite and `govflow bench`.
 
 ``PostgresServer`` runs ``initdb`` into a temporary directory, starts the
 server on a free loopback port with durability switched off (the data is
