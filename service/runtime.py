@@ -373,6 +373,60 @@ class Runtime:
                 session.add(History(instance_id=inst.id, at=now, username=SYSTEM.username, action="end"))
             return {"id": inst.id, "status": inst.status}
 
+    # ----- calendar changes ----------------------------------------------------------------
+
+    def recompute_deadlines(self) -> int:
+        """After a calendar change: recompute every running case's deadlines, move its timers
+        and task due dates. Returns how many cases changed."""
+        from service import calendar
+
+        with self.db.read() as session:
+            ids = list(session.scalars(select(Instance.id).where(Instance.status == "running")))
+        changed = 0
+        for instance_id in ids:
+            for _attempt in range(3):
+                try:
+                    changed += int(self._recompute_one(instance_id, calendar.add_days))
+                    break
+                except Conflict:
+                    continue
+        return changed
+
+    def _recompute_one(self, instance_id: int, add_days: Any) -> bool:
+        now = clock.now()
+        with self.db.write() as session:
+            inst = session.get(Instance, instance_id)
+            if inst is None or inst.status != "running":
+                return False
+            module = module_for(inst.process_key)
+            hook = getattr(module, "recompute_deadlines", None)
+            if hook is None:
+                return False
+            wf, _model = self._load(session, inst)
+            data = instance_data(wf)
+            updated = {k: v for k, v in hook(data, add_days).items() if data.get(k) != v}
+            if not updated:
+                return False
+            live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+            for task in wf.get_tasks(state=live):
+                for key, value in updated.items():
+                    if key in task.data:
+                        task.data[key] = value
+                task.internal_data.pop("event_value", None)
+                task.internal_data.pop("event_fired", None)
+            outbox = self._run(wf, wf.refresh_timers)
+            self._save(session, inst, wf, now)
+            for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
+                                                               HumanTask.state == "open")):
+                task = wf.get_task_from_id(_uuid(row.id))
+                if task is not None:
+                    row.due_at = user_task_meta(task)["due_at"]
+            notices.write(session, inst, outbox, now, SYSTEM.username)
+            session.add(History(instance_id=inst.id, at=now, username=SYSTEM.username, action="recalc",
+                                task_name="法定期限重新计算", data_before=_json({k: data.get(k) for k in updated}),
+                                data_after=_json(updated), comment="节假日安排变更，期限已重新计算"))
+            return True
+
     # ----- timers --------------------------------------------------------------------------
 
     def due_timer_ids(self, limit: int = 100) -> list[int]:

@@ -209,3 +209,20 @@ def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], 
     if template is None:
         return f"【通知】信访件 {values['business_key']}"
     return template.format(**values)
+
+
+# ---- Deadlines recomputed when the legal calendar changes (a year's holiday notice loaded).
+
+def recompute_deadlines(data: dict[str, Any], add_days: Callable[..., str]) -> dict[str, Any]:
+    """The deadline keys of a case recomputed from their bases with the current calendar."""
+    out: dict[str, Any] = {}
+    received = data.get("received_at")
+    if isinstance(received, str) and received:
+        due = add_days(received, 60)
+        extended = int(data.get("extension_total") or 0)
+        out["due_at"] = add_days(due, extended) if extended else due
+        out["route_due_at"] = add_days(received, 15)
+    replied = data.get("replied_at")
+    if isinstance(replied, str) and replied and "review_window_end" in data:
+        out["review_window_end"] = add_days(replied, 30)
+    return out

@@ -185,12 +185,13 @@ def _layout() -> dict[str, Any]:
 
 # ----- labels for case data --------------------------------------------------------------------
 
-_label_cache: dict[int, dict[str, Any]] = {}
+_label_cache: dict[tuple[int, str], dict[str, Any]] = {}
 
 
 def _labels(definition: Definition) -> dict[str, Any]:
     """Field titles, enum titles and formats from every form the diagram uses (start form first)."""
-    cached = _label_cache.get(definition.id)
+    cache_key = (definition.id, definition.checksum)
+    cached = _label_cache.get(cache_key)
     if cached is not None:
         return cached
     forms = services().runtime.forms
@@ -211,7 +212,7 @@ def _labels(definition: Definition) -> dict[str, Any]:
     for name, title in COMPUTED_LABELS.items():
         titles.setdefault(name, title)
     result = {"titles": titles, "enums": enums, "formats": formats, "order": list(titles)}
-    _label_cache[definition.id] = result
+    _label_cache[cache_key] = result
     return result
 
 
