@@ -13,7 +13,12 @@ have_chromium() {
     [ -x /usr/bin/chromium ]
 }
 
-if have_initdb && have_chromium; then
+# Chinese text in screenshots needs a CJK font (Chromium shows boxes without one).
+have_cjk_font() {
+    compgen -G '/usr/share/fonts/truetype/wqy/wqy-microhei.tt*' > /dev/null
+}
+
+if have_initdb && have_chromium && have_cjk_font; then
     exit 0
 fi
 
@@ -49,7 +54,7 @@ apt_retry() {
 }
 
 apt_retry apt-get -o DPkg::Lock::Timeout=300 update -qq
-apt_retry apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql chromium
+apt_retry apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql chromium fonts-wqy-microhei
 
 if ! have_initdb || ! have_chromium; then
     echo "install-system-deps: PostgreSQL or Chromium still missing after apt-get install" >&2

@@ -52,6 +52,7 @@ Kind = Literal["calendar", "working"]
 Source = Literal["override", "official", "provisional"]
 
 SOURCE_LABELS: dict[str, str] = {"override": "管理员设置", "official": "法定", "provisional": "暂定"}
+SOURCE_SHORT: dict[str, str] = {"override": "设置", "official": "法定", "provisional": "暂定"}
 
 try:  # chinesecalendar ships the State Council holiday notices year by year
     import chinese_calendar as _cc
@@ -460,8 +461,8 @@ class NoticeError(ValueError):
     def __init__(self, errors: list[tuple[int, str]]) -> None:
         self.errors = errors
         numbers = "、".join(str(n) for n, _ in errors if n)
-        head = f"第 {numbers} 行有误" if numbers else "内容有误"
-        super().__init__(f"{head}，未作任何修改：" + "；".join(
+        self.summary = f"{f'第 {numbers} 行' if numbers else '内容'}有误，未作任何修改"
+        super().__init__(self.summary + "：" + "；".join(
             (f"第 {n} 行：{m}" if n else m) for n, m in errors))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, relevance
 
 from service.errors import Invalid, NotFound
 
@@ -82,7 +82,7 @@ class Form:
         if not isinstance(data, dict):
             return [{"field": "", "message": "表单数据必须是 JSON 对象"}]
         found: dict[str, str] = {}
-        for error in sorted(self.validator.iter_errors(data), key=lambda e: e.relevance):
+        for error in sorted(self.validator.iter_errors(data), key=relevance):
             found.setdefault(_field(error), _message(error))
         return [{"field": f, "message": m} for f, m in found.items()]
 

@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -122,9 +123,9 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
         select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
         .order_by(HumanTask.created_at)
     )
-    done_tasks = session.scalars(
-        select(HumanTask.bpmn_id).where(HumanTask.instance_id == inst.id, HumanTask.state == "completed")
-    )
+    done_steps = {t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id}
+    waiting_steps = {t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.WAITING | TaskState.READY)
+                     if t.task_spec.bpmn_id}
     timers = session.scalars(
         select(Timer).where(Timer.instance_id == inst.id, Timer.state == "waiting").order_by(Timer.due_at)
     )
@@ -136,7 +137,8 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
         "definition_id": definition.id,
         "data": data,
         "open_tasks": [task_json(t) for t in open_tasks],
-        "completed_steps": sorted(set(done_tasks)),
+        "completed_steps": sorted(done_steps),
+        "current_steps": sorted(waiting_steps),
         "history": [history_json(h, actor, inst, personal) for h in history],
         "timers": [{"name": t.name, "due_at": iso(t.due_at)} for t in timers],
     }

@@ -133,7 +133,7 @@ def _after_change() -> None:
     else:
         return
     if count:
-        flash(f"已重新计算未办结案件的期限：{count} 项期限发生变化", "info")
+        flash(f"已重新计算未办结案件的期限：{count} 件案件的期限发生变化", "info")
     else:
         flash("已重新计算未办结案件的期限：没有期限发生变化", "info")
 
@@ -172,6 +172,7 @@ def _render(year: int, status: int = 200, notice_text: str = "", notice_source: 
         rest_count=rest_count,
         working_count=len(days) - rest_count,
         source_labels=legal.SOURCE_LABELS,
+        source_short=legal.SOURCE_SHORT,
         today=clock.now().date(),
         notice_text=notice_text,
         notice_source=notice_source,
@@ -282,7 +283,7 @@ def load_notice() -> Any:
     try:
         entries = legal.parse_notice(text, year)
     except legal.NoticeError as exc:
-        return _render(year, 422, text, source, exc.errors, str(exc))
+        return _render(year, 422, text, source, exc.errors, exc.summary)
     now = clock.now()
     user = current_user.actor.username
     with services().db.write() as session:

@@ -59,10 +59,11 @@ COMPUTED_LABELS = {
     "review_window_end": "复查申请截止",
     "review_requested": "已申请复查",
 }
+# Fields every approval step writes: the case data keeps the latest one.
+SHARED_LABELS = {"decision": "最近审批意见", "comment": "最近意见说明"}
 # Conditionally required fields that stay visible when not required (free comments).
 ALWAYS_VISIBLE = frozenset({"comment"})
 SOON = timedelta(days=3)
-_FORM_KEY = re.compile(r'formKey="([^"]+)"')
 
 
 # ----- helpers -------------------------------------------------------------------------------
@@ -179,8 +180,16 @@ def _layout() -> dict[str, Any]:
         user_groups=[names.get(k, k) for k in sorted(actor.groups)],
         can_register=actor.is_admin or "xfk" in actor.groups,
         is_admin=actor.is_admin,
+        calendar_url=_calendar_url() if actor.is_admin else None,
     )
     return ctx
+
+
+def _calendar_url() -> str | None:
+    """The holiday calendar admin page (service/web/calendar_admin.py), when it is registered."""
+    from flask import current_app
+
+    return url_for("calendar_admin.index") if "calendar_admin.index" in current_app.view_functions else None
 
 
 # ----- labels for case data --------------------------------------------------------------------
@@ -188,30 +197,74 @@ def _layout() -> dict[str, Any]:
 _label_cache: dict[tuple[int, str], dict[str, Any]] = {}
 
 
+CAMUNDA_FORM_KEY = "{http://camunda.org/schema/1.0/bpmn}formKey"
+
+
+def _step_forms(definition: Definition) -> dict[str, str]:
+    """bpmn_id → formKey of every element that has a form, in document order."""
+    from service.deploy import safe_parse
+
+    try:
+        root = safe_parse(definition.bpmn_xml)
+    except GovFlowError:
+        return {}
+    return {str(node.get("id")): str(node.get(CAMUNDA_FORM_KEY)) for node in root.iter()
+            if isinstance(node.tag, str) and node.get(CAMUNDA_FORM_KEY) and node.get("id")}
+
+
+def _form_labels(schema: dict[str, Any]) -> dict[str, Any]:
+    titles: dict[str, str] = {}
+    enums: dict[str, dict[str, str]] = {}
+    formats: dict[str, str] = {}
+    for name, prop in schema.get("properties", {}).items():
+        titles[name] = str(prop.get("title", name))
+        if prop.get("format"):
+            formats[name] = prop["format"]
+        for value, title in zip(prop.get("enum", []), prop.get("x-enum-titles", []), strict=False):
+            enums.setdefault(name, {})[str(value)] = str(title)
+    return {"titles": titles, "enums": enums, "formats": formats}
+
+
 def _labels(definition: Definition) -> dict[str, Any]:
-    """Field titles, enum titles and formats from every form the diagram uses (start form first)."""
+    """Field titles, enum titles and formats from every form the diagram uses (start form first);
+    `steps` keeps each step's own labels for its history entries."""
     cache_key = (definition.id, definition.checksum)
     cached = _label_cache.get(cache_key)
     if cached is not None:
         return cached
     forms = services().runtime.forms
+    step_forms = _step_forms(definition)
     keys = [definition.start_form_key] if definition.start_form_key else []
-    keys += _FORM_KEY.findall(definition.bpmn_xml)
-    titles: dict[str, str] = {}
+    keys += list(step_forms.values())
+    titles: dict[str, str] = dict(SHARED_LABELS)
     enums: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
+    per_form: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(keys):
         if not forms.exists(key):
             continue
-        for name, prop in forms.get(key).schema.get("properties", {}).items():
-            titles.setdefault(name, str(prop.get("title", name)))
-            if prop.get("format"):
-                formats.setdefault(name, prop["format"])
-            for value, title in zip(prop.get("enum", []), prop.get("x-enum-titles", []), strict=False):
-                enums.setdefault(name, {}).setdefault(str(value), str(title))
+        own = per_form[key] = _form_labels(forms.get(key).schema)
+        for name, title in own["titles"].items():
+            titles.setdefault(name, title)
+        for name, fmt in own["formats"].items():
+            formats.setdefault(name, fmt)
+        for name, mapping in own["enums"].items():
+            for value, title in mapping.items():
+                enums.setdefault(name, {}).setdefault(value, title)
     for name, title in COMPUTED_LABELS.items():
         titles.setdefault(name, title)
-    result = {"titles": titles, "enums": enums, "formats": formats, "order": list(titles)}
+    order = [k for k in titles if k not in SHARED_LABELS] + list(SHARED_LABELS)
+    result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {}}
+    for bpmn_id, key in step_forms.items():
+        own = per_form.get(key)
+        if own is None:
+            continue
+        result["steps"][bpmn_id] = {
+            "titles": {**titles, **own["titles"]},
+            "enums": {**enums, **own["enums"]},
+            "formats": {**formats, **own["formats"]},
+            "order": list(own["titles"]) + [k for k in order if k not in own["titles"]],
+        }
     _label_cache[cache_key] = result
     return result
 
@@ -329,6 +382,7 @@ def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
             field["widget"] = "textarea"
         else:
             field["widget"] = "text"
+        field["wide"] = field["widget"] in ("textarea", "checkboxes", "unsupported")
         fields.append(field)
     return fields
 
@@ -485,7 +539,7 @@ def _case_context(session: Session, instance_id: int) -> dict[str, Any]:
             "user_name": users.get(h["user"], h["user"]),
             "action_label": label,
             "task_label": task_name,
-            "rows": data_rows(shown, labels, groups, skip=("comment",)),
+            "rows": data_rows(shown, labels["steps"].get(h["task"] or "", labels), groups, skip=("comment",)),
         })
     open_tasks = []
     for t in detail["open_tasks"]:
@@ -612,7 +666,7 @@ def instance_page(instance_id: int) -> Any:
     with services().db.read() as session:
         ctx = _case_context(session, instance_id)
     case = ctx["case"]
-    current = [t["bpmn_id"] for t in case["open_tasks"]]
+    current = sorted(set(case["current_steps"]) | {t["bpmn_id"] for t in case["open_tasks"]})
     overdue = [t["bpmn_id"] for t in case["open_tasks"] if due_state(t["due_at"]) == "overdue"]
     return render_template(
         "instance.html", **ctx,
