@@ -407,13 +407,14 @@ class Runtime:
             updated = {k: v for k, v in hook(data, add_days).items() if data.get(k) != v}
             if not updated:
                 return False
-            live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
-            for task in wf.get_tasks(state=live):
+            # Waiting tasks re-inherit their parents' data when refreshed, so every task that
+            # carries a deadline key gets the new value, finished ones included.
+            for task in wf.get_tasks():
                 for key, value in updated.items():
                     if key in task.data:
                         task.data[key] = value
+            for task in wf.get_tasks(state=TaskState.WAITING):
                 task.internal_data.pop("event_value", None)
-                task.internal_data.pop("event_fired", None)
             outbox = self._run(wf, wf.refresh_timers)
             self._save(session, inst, wf, now)
             for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,

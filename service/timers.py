@@ -8,20 +8,19 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from service import config_store, senders
+from service import calendar, config_store, senders
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 BATCH = 200
+CALENDAR_REFRESH_SECONDS = 30.0
 
 
 def refresh_shared(runtime: Runtime) -> None:
     with runtime.db.read() as session:
         config_store.load_clock(session)
         config_store.load(session)
-    reload_calendar = getattr(__import__("service.calendar", fromlist=["reload_from"]), "reload_from", None)
-    if reload_calendar is not None:
-        reload_calendar(runtime.db)
+    calendar.CALENDAR.refresh_if_stale(runtime.db, CALENDAR_REFRESH_SECONDS)
 
 
 def fire_all_due(runtime: Runtime) -> int:

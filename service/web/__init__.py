@@ -67,11 +67,13 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     login_manager.init_app(app)
 
     from service.web.api import api
+    from service.web.calendar_admin import calendar_admin
     from service.web.pages import pages
 
     csrf.exempt(api)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(calendar_admin)
     _error_handlers(app)
 
     @app.after_request
