@@ -104,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="小规模快速测试（一分钟内；待办仍为 10 万件）")
     p.add_argument("--inbox-rows", type=int, default=None, help="待办查询测试的案件数（默认 100000）")
     p.add_argument("--inbox-calls", type=int, default=None, help="待办查询次数（默认 700，--quick 时 210）")
+    p.add_argument("--inbox-state", choices=["full", "stub"], default=None,
+                   help="待办测试案件的状态 JSON：full 为真实案件状态的副本（默认），stub 为短占位（--quick 默认）")
     p.add_argument("--http-clients", type=int, default=8, help="HTTP 并发客户端数")
     p.add_argument("--workers", type=int, default=2, help="被测服务的进程数（gunicorn workers）")
-    p.add_argument("--timers", type=int, default=None, help="同时到期的定时器数（默认 2000，--quick 时 600）")
+    p.add_argument("--timers", type=int, default=None,
+                   help="同时到期的定时器数（默认每进程 400 个，--quick 时每进程 200 个）")
     p.add_argument("--postgresql-url", default=None,
                    help="使用已有的 PostgreSQL（需 CREATEDB 权限）代替自动启动的临时服务器")
     p.add_argument("--no-postgresql", action="store_true", help="跳过 PostgreSQL")

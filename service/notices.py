@@ -39,7 +39,8 @@ def notify(kind: str, recipients: Any, **fields: Any) -> None:
     if kind not in KINDS:
         raise ValueError(f"未知的通知类型 {kind}")
     targets = [recipients] if isinstance(recipients, str) else list(recipients or [])
-    outbox.append({"kind": kind, "recipients": [str(t) for t in targets if t], "fields": dict(fields)})
+    unique = list(dict.fromkeys(str(t) for t in targets if t))
+    outbox.append({"kind": kind, "recipients": unique, "fields": dict(fields)})
 
 
 @contextmanager
@@ -74,17 +75,40 @@ def write(session: Session, inst: Instance, items: list[dict[str, Any]], now: da
     for item in items:
         text = render(inst.process_key, item["kind"], {"business_key": inst.business_key, **item["fields"]},
                       names, now)
-        for target in item["recipients"]:
+        recipients = item["recipients"]
+        dedup = {t: _dedup_key(inst, item, t) for t in recipients}
+        if any(dedup.values()):
+            seen = set(session.scalars(select(Notice.dedup_key).where(
+                Notice.dedup_key.in_([k for k in dedup.values() if k]))))
+            recipients = [t for t in recipients if dedup[t] is None or dedup[t] not in seen]
+        if not recipients:
+            continue
+        for target in recipients:
             user = target[5:] if target.startswith("user:") else None
             notice = Notice(kind=item["kind"], instance_id=inst.id, task_id=task_id, text=text, created_at=now,
-                            created_by=by, recipient_user=user, recipient_group=None if user else target)
+                            created_by=by, recipient_user=user, recipient_group=None if user else target,
+                            dedup_key=dedup[target])
             session.add(notice)
             written.append(notice)
         session.add(Supervision(instance_id=inst.id, at=now, kind=item["kind"], username=by,
-                                group_key=",".join(item["recipients"]), text=text))
+                                group_key=",".join(recipients), text=text))
     session.flush()
     _queue_deliveries(session, written)
     return written
+
+
+# Deadline notices are sent once per deadline: re-entering a step (退回重办, a rejected
+# extension) with the same deadline does not repeat a rung that already went out.
+DEDUPLICATED_KINDS = frozenset({"reminder", "urge", "report_required", "investigation"})
+
+
+def _dedup_key(inst: Instance, item: dict[str, Any], target: str) -> str | None:
+    due = item["fields"].get("due_at")
+    if item["kind"] not in DEDUPLICATED_KINDS or not due:
+        return None
+    stage = item["fields"].get("stage") or ""
+    step = item["fields"].get("step") or ""
+    return f"{inst.id}:{item['kind']}:{stage}:{step}:{target}:{due}"[:200]
 
 
 def _queue_deliveries(session: Session, notices: list[Notice]) -> None:

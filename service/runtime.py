@@ -53,8 +53,12 @@ def instance_data(wf: BpmnWorkflow) -> dict[str, Any]:
         if wf.last_task is not None:
             data.update(wf.last_task.data)
         return data
+    # Merge the live flow nodes oldest first, so the newest copy of a key wins: a branch spawned
+    # earlier (a 督办 rung) must not hide what the main path changed since (an extension).
+    live = [t for t in wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+            if t.task_spec.bpmn_id]
     data: dict[str, Any] = {}
-    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+    for task in sorted(live, key=lambda t: t.last_state_change):
         data.update(task.data)
     if not data and wf.last_task is not None:
         data.update(wf.last_task.data)
@@ -268,11 +272,11 @@ class Runtime:
             inst = session.get(Instance, row.instance_id)
             assert inst is not None
             wf, _model = self._load(session, inst)
-            before = instance_data(wf)
-            data = self._validate(row.form_key, data, row.bpmn_id, inst.process_key, before, session)
             task = wf.get_task_from_id(_uuid(task_id))
             if task is None or task.state != TaskState.READY:
                 raise Conflict("该任务已不在待办状态")
+            before = dict(task.data)  # the task's own data: what this step decides on
+            data = self._validate(row.form_key, data, row.bpmn_id, inst.process_key, before, session)
 
             def run() -> None:
                 task.data.update(data)

@@ -184,16 +184,16 @@ def test_proposal_fifteen_days_overdue_leads_to_an_approved_joint_investigation(
     proposal = api.task("xfk1", iid, "propose_investigation")
     assert proposal["candidate_groups"] == ["xfk"] and proposal["name"] == "提出联合调查建议"
     assert api.tasks("zr", iid, "propose_investigation") == []
-    r = api.complete("xfk1", iid, "propose_investigation", {"proposal": "建议组成联合调查组"})
+    r = api.complete("xfk1", iid, "propose_investigation", {"investigation_proposal": "建议组成联合调查组"})
     assert r.status_code == 422 and r.get_json()["details"][0]["field"] == "members"
     done(api, "xfk1", iid, "propose_investigation",
-         {"proposal": "建议组成联合调查组，30日内查清事实", "members": "信访科牵头，法制工作委员会、监察和司法委员会参加"})
+         {"investigation_proposal": "建议组成联合调查组，30日内查清事实", "members": "信访科牵头，法制工作委员会、监察和司法委员会参加"})
 
     approval = api.task("zr", iid, "approve_investigation")
     assert approval["candidate_groups"] == ["leadership"] and approval["name"] == "审批联合调查"
-    r = api.complete("zr", iid, "approve_investigation", {"decision": "reject"})
-    assert r.status_code == 422 and r.get_json()["details"][0]["field"] == "comment"
-    done(api, "zr", iid, "approve_investigation", {"decision": "approve", "comment": "同意"})
+    r = api.complete("zr", iid, "approve_investigation", {"investigation_decision": "reject"})
+    assert r.status_code == 422 and r.get_json()["details"][0]["field"] == "investigation_comment"
+    done(api, "zr", iid, "approve_investigation", {"investigation_decision": "approve", "investigation_comment": "同意"})
 
     assert open_tasks(api, iid) == ["explain", "handle", "investigate"]
     investigate = api.task("xfk2", iid, "investigate")
@@ -208,8 +208,8 @@ def test_rejected_investigation_ends_that_branch_only(api: ApiClient) -> None:
     iid, _key, due = to_handle(api)
     advance_past(api, plus(due, 15))
     assert len(notices(api, iid)) == 7
-    done(api, "xfk1", iid, "propose_investigation", {"proposal": "建议组成联合调查组", "members": "信访科、法工委"})
-    done(api, "zr", iid, "approve_investigation", {"decision": "reject", "comment": "由办理单位继续办理"})
+    done(api, "xfk1", iid, "propose_investigation", {"investigation_proposal": "建议组成联合调查组", "members": "信访科、法工委"})
+    done(api, "zr", iid, "approve_investigation", {"investigation_decision": "reject", "investigation_comment": "由办理单位继续办理"})
     assert open_tasks(api, iid) == ["explain", "handle"]
 
 
@@ -338,9 +338,6 @@ def test_routing_done_in_time_leaves_no_routing_timer(sqlite_api: ApiClient) -> 
 # snapshot of a 督办 branch (the open `explain` task, taken at T+7) overrides the main path after an
 # extension: the instance shows the old deadline and the extension validator sees extension_total 0.
 
-STALE_BRANCH_DATA = "instance_data() lets an open 督办 branch's old data override the handling path"
-
-
 def _extended_with_explain_open(api: ApiClient) -> tuple[int, str]:
     iid, _key, due = to_handle(api)
     advance_past(api, plus(due, 7))
@@ -353,7 +350,6 @@ def _extended_with_explain_open(api: ApiClient) -> tuple[int, str]:
     return iid, new_due
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_BRANCH_DATA)
 def test_instance_shows_the_extended_deadline_while_explain_is_open(sqlite_api: ApiClient) -> None:
     iid, new_due = _extended_with_explain_open(sqlite_api)
     detail = sqlite_api.instance("xfk1", iid)
@@ -361,7 +357,6 @@ def test_instance_shows_the_extended_deadline_while_explain_is_open(sqlite_api: 
     assert detail["due_at"] == new_due
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_BRANCH_DATA)
 def test_thirty_day_extension_cap_holds_while_explain_is_open(sqlite_api: ApiClient) -> None:
     iid, _new_due = _extended_with_explain_open(sqlite_api)
     r = sqlite_api.complete("fgw1", iid, "handle",

@@ -30,7 +30,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, definitions, queries
+from service import clock, config_store, definitions, notices, queries, supervision
 from service.actors import Actor
 from service.auth import authenticate
 from service.bootstrap import deploy_bytes
@@ -45,6 +45,7 @@ STATUS_LABELS = {"running": "办理中", "completed": "已办结", "terminated":
 ACTION_LABELS = {
     "start": "登记", "complete": "办理", "claim": "签收", "unclaim": "退回签收",
     "message": "收到消息", "timer": "定时器触发", "end": "办结",
+    "urge": "催办", "listed": "挂牌督办", "unlisted": "撤销挂牌", "reassign": "改派", "recalc": "期限重算",
 }
 MESSAGE_LABELS = {"review_request": "复查申请"}
 # Who may register (start) a process from the web; processes not listed: any logged-in user.
@@ -171,18 +172,28 @@ def _layout() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return ctx
     actor = _actor()
+    unread = 0
     try:
         with services().db.read() as session:
             names = _group_names(session)
+            unread = notices.unread_count(session, actor)
     except Exception:  # noqa: BLE001 - the error page must render even when the database is down
         names = {}
     ctx.update(
         user_groups=[names.get(k, k) for k in sorted(actor.groups)],
         can_register=actor.is_admin or "xfk" in actor.groups,
         is_admin=actor.is_admin,
+        is_supervisor=is_supervisor(actor),
         calendar_url=_calendar_url() if actor.is_admin else None,
+        unread_notices=unread,
+        virtual_now=clock.now() if clock.is_virtual() else None,
     )
     return ctx
+
+
+def is_supervisor(actor: Actor) -> bool:
+    """督办 pages: leadership, secretary-general, office leader, 综治办 and admins."""
+    return bool(actor.groups & supervision.SUPERVISOR_GROUPS)
 
 
 def _calendar_url() -> str | None:
@@ -488,8 +499,18 @@ def _task_view(task: dict[str, Any], session: Session) -> dict[str, Any]:
 @login_required
 def tasks() -> Any:
     with services().db.read() as session:
-        rows = [_task_view(queries.task_json(t), session) for t in queries.inbox(session, _actor())]
+        found = queries.inbox(session, _actor())
+        listed = _listed_ids(session, {t.instance_id for t in found})
+        rows = [{**_task_view(queries.task_json(t), session), "listed": t.instance_id in listed} for t in found]
     return render_template("tasks.html", tasks=rows)
+
+
+def _listed_ids(session: Session, instance_ids: Iterable[int]) -> set[int]:
+    """Which of these cases are under 挂牌督办 (one query)."""
+    ids = sorted(set(instance_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Instance.id).where(Instance.id.in_(ids), Instance.listed.is_(True))))
 
 
 def _back(default: str) -> str:
@@ -674,7 +695,22 @@ def instance_page(instance_id: int) -> Any:
                  "done": case["completed_steps"], "current": current, "overdue": overdue,
                  "started": True, "ended": case["status"] == "completed"},
         can_request_review="xfk" in _actor().groups and _awaits_review_request(case),
+        supervise=_supervise_context(case) if is_supervisor(_actor()) else None,
     )
+
+
+def _supervise_context(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The 督办 panel of a running case: its open tasks (for 改派) and the groups to pick from."""
+    if case["status"] != "running":
+        return None
+    with services().db.read() as session:
+        groups = queries.groups(session)
+        names, users = _group_names(session), _user_names(session)
+    tasks = [{"id": t["id"], "name": t["name"], "assignee": t["assignee"],
+              "holder": users.get(t["assignee"], t["assignee"]) if t["assignee"]
+              else "、".join(names.get(k, k) for k in t["candidate_groups"])}
+             for t in case["open_tasks"]]
+    return {"tasks": tasks, "groups": groups}
 
 
 @pages.post("/instances/<int:instance_id>/messages/<name>")
@@ -813,3 +849,171 @@ def definition_deploy(key: str) -> Any:
     except GovFlowError as exc:
         return jsonify({"error": exc.code, "message": exc.message, "details": exc.details}), exc.status
     return jsonify({"message": _deploy_message(result), **result}), 201
+
+
+# ----- 通知 (notice centre) --------------------------------------------------------------------
+
+
+@pages.get("/notices")
+@login_required
+def notices_page() -> Any:
+    unread_only = request.args.get("unread") in ("1", "true", "on")
+    with services().db.read() as session:
+        items = notices.for_user(session, _actor(), unread_only=unread_only)
+        ids = {n["instance_id"] for n in items if n["instance_id"]}
+        keys = dict(session.execute(select(Instance.id, Instance.business_key)
+                                    .where(Instance.id.in_(sorted(ids)))).all()) if ids else {}
+        listed = _listed_ids(session, ids)
+    for n in items:
+        n["business_key"] = keys.get(n["instance_id"])
+        n["listed"] = n["instance_id"] in listed
+    return render_template("notices.html", items=items, unread_only=unread_only)
+
+
+@pages.post("/notices/read")
+@login_required
+def notices_read() -> Any:
+    """标为已读: one notice (form field `id`) or, without it, all of the user's notices."""
+    raw = request.form.getlist("id")
+    try:
+        ids = [int(v) for v in raw] if raw else None
+    except ValueError as exc:
+        raise Invalid("通知编号不正确") from exc
+    with services().db.write() as session:
+        count = notices.mark_read(session, _actor(), ids, clock.now())
+    if ids is None:
+        flash(f"已将 {count} 条通知标为已读" if count else "没有未读通知", "success" if count else "info")
+    elif count:
+        flash("已标为已读", "success")
+    return redirect(_back(url_for("pages.notices_page")))
+
+
+# ----- 督办 (supervision board) ----------------------------------------------------------------
+
+# Chart series: each case counted once, so a bar's height is the department's number of cases.
+CHART_SERIES = (("overdue", "超期"), ("stalled_only", "停滞（未超期）"), ("listed_only", "挂牌督办（其他）"))
+
+
+def supervisor_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        supervision.require_supervisor(_actor())
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def _chart(departments: list[dict[str, Any]]) -> dict[str, Any]:
+    """ECharts data: departments on the x axis, stacked exclusive counts."""
+    series: dict[str, list[int]] = {key: [] for key, _ in CHART_SERIES}
+    for dept in departments:
+        cases = dept["cases"]
+        series["overdue"].append(sum(1 for c in cases if c["overdue"]))
+        series["stalled_only"].append(sum(1 for c in cases if c["stalled"] and not c["overdue"]))
+        series["listed_only"].append(sum(1 for c in cases if c["listed"] and not c["overdue"] and not c["stalled"]))
+    return {"departments": [d["name"] for d in departments],
+            "stalled": [d["stalled"] for d in departments],
+            "series": [{"key": key, "name": name, "data": series[key]} for key, name in CHART_SERIES]}
+
+
+@pages.get("/supervision")
+@supervisor_required
+def supervision_page() -> Any:
+    days = _int_arg("stalled_days")
+    with services().db.read() as session:
+        board = supervision.board(session, _actor(), days)
+        groups = queries.groups(session)
+        users = _user_names(session)
+        processes = _process_names(session)
+    names = {g["key"]: g["name"] for g in groups}
+    for dept in board["departments"]:
+        for case in dept["cases"]:
+            case["process_name"] = processes.get(case["process"], case["process"])
+            for task in case["tasks"]:
+                task["holder"] = users.get(task["assignee"], task["assignee"]) if task["assignee"] else \
+                    "、".join(names.get(k, k) for k in task["candidate_groups"])
+    return render_template("supervision.html", board=board, groups=groups, chart=_chart(board["departments"]),
+                           default_days=config_store.get("supervision.stalled_days"))
+
+
+def _supervise(action: Callable[[], str]) -> Any:
+    """Run one 督办 action; its Chinese result (or the reason it was refused) is flashed."""
+    try:
+        flash(action(), "success")
+    except NotFound:
+        raise
+    except GovFlowError as exc:  # Invalid, Conflict, Forbidden: said on the page the user came from
+        flash(exc.message, "error")
+    return redirect(_back(url_for("pages.supervision_page")))
+
+
+@pages.post("/supervision/urge/<int:instance_id>")
+@supervisor_required
+def supervision_urge(instance_id: int) -> Any:
+    def run() -> str:
+        result = supervision.manual_urge(services().db, instance_id, request.form.get("comment", ""), _actor())
+        with services().db.read() as session:
+            names = _group_names(session)
+        return f"已发出催办通知，送达：{'、'.join(names.get(g, g) for g in result['recipients'])}"
+
+    return _supervise(run)
+
+
+@pages.post("/supervision/listed/<int:instance_id>")
+@supervisor_required
+def supervision_listed(instance_id: int) -> Any:
+    listed = request.form.get("listed", "1") in ("1", "true", "on")
+
+    def run() -> str:
+        supervision.set_listed(services().db, instance_id, listed, request.form.get("comment") or None, _actor())
+        return "已挂牌督办，案件将在各处显示督办标记" if listed else "已撤销挂牌督办"
+
+    return _supervise(run)
+
+
+@pages.post("/supervision/reassign/<task_id>")
+@supervisor_required
+def supervision_reassign(task_id: str) -> Any:
+    group = request.form.get("group", "").strip() or None
+    user = request.form.get("user", "").strip() or None
+
+    def run() -> str:
+        result = supervision.reassign(services().db, task_id, None if user else group, user,
+                                      request.form.get("comment", "").strip() or None, _actor())
+        with services().db.read() as session:
+            names, users = _group_names(session), _user_names(session)
+        if result["assignee"] and user:
+            return f"已改派给 {users.get(result['assignee'], result['assignee'])}"
+        return f"已改派给 {'、'.join(names.get(k, k) for k in result['candidate_groups'])}"
+
+    return _supervise(run)
+
+
+# ----- 模拟时钟 (virtual clock, rehearsals) -----------------------------------------------------
+
+
+@pages.route("/admin/clock", methods=["GET", "POST"])
+@login_required
+def admin_clock() -> Any:
+    from service.timers import fire_all_due
+    from service.web.api import parse_duration
+
+    if not clock.is_virtual():
+        raise NotFound("未启用虚拟时钟（以 GOVFLOW_CLOCK=virtual 启动服务后可用）")
+    if not _actor().is_admin:
+        raise Forbidden("只有系统管理员可以拨动时钟")
+    error = None
+    raw = (request.form.get("quick") or request.form.get("advance", "")).strip()
+    if request.method == "POST":
+        try:
+            delta = parse_duration(raw)
+        except ValueError:
+            error = "时长格式不正确，应为 ISO 8601 时长，如 P1D（1天）、PT2H（2小时）、P61D（61天）"
+        else:
+            with services().db.write() as session:
+                config_store.advance_clock(session, delta.total_seconds())
+            fired = fire_all_due(services().runtime)
+            flash(f"时钟已拨至 {fmt_dt(clock.now())}，触发 {fired} 个定时器", "success")
+            return redirect(url_for("pages.admin_clock"))
+    return render_template("clock.html", now=clock.now(), offset=clock.offset(), error=error,
+                           advance=raw), (422 if error else 200)

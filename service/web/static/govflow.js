@@ -1,4 +1,5 @@
-/* GovFlow pages: conditional form fields (JSON Schema if/then) and the bpmn-js diagram views. */
+/* GovFlow pages: conditional form fields (JSON Schema if/then), the bpmn-js diagram views and the
+   督办 board chart (ECharts). */
 (function () {
   'use strict';
 
@@ -138,7 +139,65 @@
     });
   }
 
-  window.GovFlow = { showDiagram: showDiagram, showModeler: showModeler, applyRules: applyRules };
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', initForms);
-  else initForms();
+  /* 督办: departments on the y axis, each case counted once (超期 / 停滞未超期 / 其他挂牌督办). */
+  function boardChart(container, data) {
+    if (!container || !data) return;
+    if (!window.echarts) { message(container, '图表组件未加载', 'error-text'); return; }
+    var colors = { overdue: '#c62828', stalled_only: '#e69500', listed_only: '#7d0d14' };
+    var chart = window.echarts.init(container, null, { renderer: 'svg' });
+    var names = data.departments.slice().reverse();
+    chart.setOption({
+      animation: false,
+      color: data.series.map(function (s) { return colors[s.key] || '#1d4f91'; }),
+      textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
+      tooltip: {
+        trigger: 'axis', axisPointer: { type: 'shadow' },
+        formatter: function (items) {
+          var i = data.departments.length - 1 - items[0].dataIndex;
+          var lines = items.map(function (it) { return it.marker + it.seriesName + '：' + it.value + ' 件'; });
+          lines.push('停滞合计：' + data.stalled[i] + ' 件');
+          return '<b>' + data.departments[i] + '</b><br>' + lines.join('<br>');
+        }
+      },
+      legend: { top: 0, left: 0, itemWidth: 14, itemHeight: 10 },
+      grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+      xAxis: { type: 'value', minInterval: 1, name: '件', splitLine: { lineStyle: { color: '#eceff3' } } },
+      yAxis: { type: 'category', data: names, axisTick: { show: false }, axisLabel: { color: '#1f2933', fontSize: 13 } },
+      series: data.series.map(function (s) {
+        return {
+          name: s.name, type: 'bar', stack: 'cases', barMaxWidth: 26,
+          label: { show: true, color: '#fff', formatter: function (p) { return p.value ? p.value : ''; } },
+          data: s.data.slice().reverse()
+        };
+      })
+    });
+    window.addEventListener('resize', function () { chart.resize(); });
+    return chart;
+  }
+
+  /* Close an open 督办 popover when clicking elsewhere or pressing Esc. */
+  function initPopovers() {
+    document.addEventListener('click', function (ev) {
+      document.querySelectorAll('details.popover[open]').forEach(function (d) {
+        if (!d.contains(ev.target)) d.open = false;
+      });
+    });
+    document.addEventListener('keydown', function (ev) {
+      if (ev.key !== 'Escape') return;
+      document.querySelectorAll('details.popover[open]').forEach(function (d) { d.open = false; });
+    });
+    document.addEventListener('toggle', function (ev) {
+      var d = ev.target;
+      if (!d.matches || !d.matches('details.popover') || !d.open) return;
+      document.querySelectorAll('details.popover[open]').forEach(function (o) { if (o !== d) o.open = false; });
+      var field = d.querySelector('textarea');
+      if (field) field.focus();
+    }, true);
+  }
+
+  function init() { initForms(); initPopovers(); }
+
+  window.GovFlow = { showDiagram: showDiagram, showModeler: showModeler, applyRules: applyRules, boardChart: boardChart };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
 })();
