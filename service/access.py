@@ -14,7 +14,12 @@ from workflows import module_for
 # The petition's chain (PROCEDURES.md, Confidentiality): 信访科 and the leaders who sign.
 CHAIN_GROUPS = frozenset({"xfk", "office_leader", "secretary_general", "leadership"})
 # Who sees every case of a process (besides supervisors).
-OWNER_GROUPS: dict[str, frozenset[str]] = {"petition": frozenset({"xfk"})}
+OWNER_GROUPS: dict[str, frozenset[str]] = {
+    "petition": frozenset({"xfk"}),
+    "dispute_case": frozenset({"zzb"}),
+    "dispute_screening_monthly": frozenset({"zzb"}),
+    "dispute_screening_daily": frozenset({"zzb"}),
+}
 
 
 def sees_all(actor: Actor, process_key: str | None = None) -> bool:

@@ -57,11 +57,13 @@ def group_names(session: Session) -> dict[str, str]:
     return {g.key: g.name for g in session.scalars(select(Group))}
 
 
-def render(process_key: str, kind: str, fields: dict[str, Any], names: dict[str, str], now: datetime) -> str:
+def render(process_key: str, kind: str, fields: dict[str, Any], names: dict[str, str],
+           now: datetime) -> str | None:
     module = module_for(process_key)
     renderer = getattr(module, "notice_text", None)
     if renderer is not None:
-        return str(renderer(kind, fields, names, now))
+        text = renderer(kind, fields, names, now)
+        return None if text is None else str(text)
     return f"【{KINDS.get(kind, kind)}】{fields.get('business_key', '')}"
 
 
@@ -75,6 +77,8 @@ def write(session: Session, inst: Instance, items: list[dict[str, Any]], now: da
     for item in items:
         text = render(inst.process_key, item["kind"], {"business_key": inst.business_key, **item["fields"]},
                       names, now)
+        if text is None:
+            continue
         recipients = item["recipients"]
         dedup = {t: _dedup_key(inst, item, t) for t in recipients}
         if any(dedup.values()):

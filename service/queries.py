@@ -11,7 +11,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from service import access, clock
+from service import access, calendar, clock
 from service.actors import Actor
 from service.errors import Forbidden, NotFound
 from service.runtime import Runtime, instance_data
@@ -22,6 +22,11 @@ MAX_LIMIT = 500
 
 def iso(value: datetime | None) -> str | None:
     return clock.parse_datetime(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def provisional(value: datetime | None) -> bool:
+    """A date computed under the provisional holiday rule (its year's notice not loaded): 暂定."""
+    return value is not None and calendar.deadline_is_provisional(clock.parse_datetime(value))
 
 
 def task_json(row: HumanTask) -> dict[str, Any]:
@@ -37,6 +42,7 @@ def task_json(row: HumanTask) -> dict[str, Any]:
         "form_key": row.form_key,
         "created_at": iso(row.created_at),
         "due_at": iso(row.due_at),
+        "due_provisional": provisional(row.due_at),
         "state": row.state,
     }
 
@@ -96,6 +102,7 @@ def instance_json(inst: Instance) -> dict[str, Any]:
         "status": inst.status,
         "started_at": iso(inst.started_at),
         "due_at": iso(inst.due_at),
+        "due_provisional": provisional(inst.due_at),
         "overdue": bool(due and inst.status == "running" and due < now),
         "last_step_at": iso(inst.last_step_at),
         "handling_group": inst.handling_group,
@@ -140,7 +147,8 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
         "completed_steps": sorted(done_steps),
         "current_steps": sorted(waiting_steps),
         "history": [history_json(h, actor, inst, personal) for h in history],
-        "timers": [{"name": t.name, "due_at": iso(t.due_at)} for t in timers],
+        "timers": [{"name": t.name, "due_at": iso(t.due_at), "provisional": provisional(t.due_at)}
+                   for t in timers],
     }
 
 

@@ -19,9 +19,31 @@ from service.store.models import Group, History, HumanTask, Instance, Supervisio
 SUPERVISOR_GROUPS = frozenset({"leadership", "secretary_general", "office_leader", "zzb", "admin"})
 
 
+# 综治办 supervises the dispute procedures only; the leaders supervise everything.
+SCOPED_SUPERVISORS: dict[str, frozenset[str]] = {
+    "zzb": frozenset({"dispute_case", "dispute_screening_monthly", "dispute_screening_daily"}),
+}
+
+
 def require_supervisor(actor: Actor) -> None:
     if not actor.groups & SUPERVISOR_GROUPS:
         raise Forbidden("只有督办人员（常委会领导、秘书长、办公室分管领导、综治办）可以使用督办功能")
+
+
+def supervised_processes(actor: Actor) -> frozenset[str] | None:
+    """The processes this supervisor may supervise; None means all of them."""
+    if actor.groups & (SUPERVISOR_GROUPS - SCOPED_SUPERVISORS.keys()):
+        return None
+    scope: frozenset[str] = frozenset()
+    for group in actor.groups & SCOPED_SUPERVISORS.keys():
+        scope |= SCOPED_SUPERVISORS[group]
+    return scope
+
+
+def _require_scope(actor: Actor, inst: Instance) -> None:
+    scope = supervised_processes(actor)
+    if scope is not None and inst.process_key not in scope:
+        raise Forbidden("该案件不在您的督办范围内")
 
 
 def board(session: Session, actor: Actor, stalled_days: int | None = None) -> dict[str, Any]:
@@ -30,12 +52,14 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
     now = clock.now()
     days = int(stalled_days if stalled_days is not None else config_store.get("supervision.stalled_days"))
     stalled_before = now - timedelta(days=days)
-    rows = list(session.scalars(
-        select(Instance).where(
-            Instance.status == "running",
-            or_(Instance.due_at < now, Instance.last_step_at < stalled_before, Instance.listed.is_(True)),
-        ).order_by(Instance.due_at)
-    ))
+    query = select(Instance).where(
+        Instance.status == "running",
+        or_(Instance.due_at < now, Instance.last_step_at < stalled_before, Instance.listed.is_(True)),
+    ).order_by(Instance.due_at)
+    scope = supervised_processes(actor)
+    if scope is not None:
+        query = query.where(Instance.process_key.in_(sorted(scope)))
+    rows = list(session.scalars(query))
     names = notices.group_names(session)
     open_tasks: dict[int, list[HumanTask]] = defaultdict(list)
     if rows:
@@ -87,6 +111,7 @@ def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> d
     now = clock.now()
     with db.write() as session:
         inst = _instance(session, instance_id)
+        _require_scope(actor, inst)
         if inst.status != "running":
             raise Conflict("案件已办结，无需催办")
         targets = [inst.handling_group] if inst.handling_group else []
@@ -109,18 +134,24 @@ def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None
     now = clock.now()
     with db.write() as session:
         inst = _instance(session, instance_id)
+        _require_scope(actor, inst)
         if inst.listed == listed:
             return {"id": inst.id, "listed": inst.listed}
         inst.listed = listed
         inst.listed_at = now if listed else None
-        text = f"{'挂牌督办' if listed else '撤销挂牌督办'}：{inst.business_key}" + (f"（{comment}）" if comment else "")
-        session.add(Supervision(instance_id=inst.id, at=now, kind="listed" if listed else "unlisted",
-                                username=actor.username, group_key=inst.handling_group, text=text))
         session.add(History(instance_id=inst.id, at=now, username=actor.username,
                             action="listed" if listed else "unlisted", comment=comment))
-        if listed and inst.handling_group:
-            session.add(notices.Notice(kind="listed", instance_id=inst.id, recipient_group=inst.handling_group,
-                                       text=text, created_at=now, created_by=actor.username))
+        if listed:
+            fields = {"subject": inst.title, "unit": inst.handling_group or "",
+                      "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
+                      "comment": f"：{comment}" if comment else ""}
+            targets = [inst.handling_group] if inst.handling_group else ["xfk"]
+            notices.write(session, inst, [{"kind": "listed", "recipients": targets, "fields": fields}],
+                          now, actor.username)
+        else:
+            session.add(Supervision(instance_id=inst.id, at=now, kind="unlisted", username=actor.username,
+                                    group_key=inst.handling_group,
+                                    text=f"撤销挂牌督办：{inst.business_key}" + (f"（{comment}）" if comment else "")))
         return {"id": inst.id, "listed": listed}
 
 
@@ -154,6 +185,7 @@ def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, ac
         else:
             raise Invalid("请选择改派的办理组或办理人", [{"field": "group", "message": "此项为必填项"}])
         inst = _instance(session, task.instance_id)
+        _require_scope(actor, inst)
         text = f"任务“{task.name}”由 {before} 改派给 {target.removeprefix('user:')}"
         session.add(History(instance_id=inst.id, at=now, username=actor.username, action="reassign",
                             task_bpmn_id=task.bpmn_id, task_name=task.name, task_id=task.id,

@@ -164,6 +164,7 @@ VALIDATORS: dict[str, Validator] = {
 NOTICE_TEMPLATES: dict[str, str] = {
     "reminder": "【提醒】信访件 {business_key}（{subject}）由{unit}办理，办理期限为{due}，"
                 "距期限还有{days_left}天，请抓紧办理。",
+    "late_reminder": "【提醒】信访件 {business_key}（{subject}）由{unit}办理，办理期限{due}已到，请立即办理。",
     "urge": "【催办】信访件 {business_key}（{subject}）已到办理期限{due}，{unit}尚未报送办理结果，"
             "请立即办理并报送。",
     "report_required": "【要求汇报】信访件 {business_key}（{subject}）已超期{overdue}天（办理期限{due}），"
@@ -172,7 +173,9 @@ NOTICE_TEMPLATES: dict[str, str] = {
                      "办理单位{unit}），请信访科提出组成联合调查组的建议，报常委会领导审批。",
     "route_urge": "【催办】信访件 {business_key}（{subject}）应于{due}前完成登记、分类和交办（15日内），"
                   "当前环节：{step}，请抓紧办理。",
-    "manual_urge": "【催办】信访件 {business_key}（{subject}）：{comment}（办理单位{unit}，办理期限{due}）",
+    "manual_urge": "【催办】信访件 {business_key}（{subject}）：{comment}（办理单位{unit}，办理期限{due}{overdue_text}）",
+    "listed": "【挂牌督办】信访件 {business_key}（{subject}）已列为挂牌督办案件（办理单位{unit}，"
+              "办理期限{due}{overdue_text}）{comment}",
 }
 
 
@@ -184,8 +187,8 @@ def _date_text(iso_value: str | None) -> str:
     return f"{int(year)}年{int(month)}月{int(dom)}日"
 
 
-def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], now: Any) -> str:
-    """The Chinese text of a notice of this procedure."""
+def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], now: Any) -> str | None:
+    """The Chinese text of a notice of this procedure (None would mean: send nothing)."""
     from service.clock import parse_datetime
 
     due = fields.get("due_at")
@@ -204,7 +207,11 @@ def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], 
         "days_left": left,
         "step": fields.get("step", ""),
         "comment": fields.get("comment", ""),
+        "overdue_text": f"，已超期{overdue}天" if overdue else "",
     }
+    if kind == "reminder" and isinstance(due, str) and due and now >= parse_datetime(due):
+        # caught up late (the system was down, or the clock jumped): say it as it is now
+        return NOTICE_TEMPLATES["late_reminder"].format(**values)
     template = NOTICE_TEMPLATES["route_urge"] if fields.get("stage") == "route" else NOTICE_TEMPLATES.get(kind)
     if template is None:
         return f"【通知】信访件 {values['business_key']}"
