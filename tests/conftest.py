@@ -21,6 +21,9 @@ from typing import Any
 
 import pytest
 
+# Demo passwords hashed with a cheap method in tests (scrypt costs ~0.4 s per hash and login).
+os.environ.setdefault("GOVFLOW_PASSWORD_HASH", "pbkdf2:sha256:1000")
+
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
