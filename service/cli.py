@@ -59,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("threads", args.threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if args.access_log else None)
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)  # several nodes may share one host
 
         def load(self) -> Any:
             from service.web import create_app

@@ -79,8 +79,8 @@ def _normalise_dates(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, 
         if prop.get("format") == "date-time" and isinstance(value, str):
             try:
                 out[name] = clock.parse_datetime(value).isoformat(timespec="seconds")
-            except ValueError:
-                pass
+            except (ValueError, OverflowError) as exc:
+                raise Invalid("日期超出范围", [{"field": name, "message": "日期超出可处理的范围"}]) from exc
     return out
 
 

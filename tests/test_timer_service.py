@@ -11,9 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from conftest import make_app
 from sqlalchemy import func, select
 
-from conftest import make_app
 from service import clock, config_store
 from service.actors import SYSTEM
 from service.bootstrap import deploy_bytes

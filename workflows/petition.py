@@ -146,13 +146,48 @@ def validate_handle(form: dict[str, Any], instance: dict[str, Any], group_keys: 
 
 def validate_reply(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
     """A reply cannot predate the petition; the 复查 window is counted from this date."""
+    errors = _date_field(form, "replied_at", "答复日期", latest_days=None)
+    if errors:
+        return errors
     replied, received = form.get("replied_at"), instance.get("received_at")
     if isinstance(replied, str) and isinstance(received, str) and replied[:10] < received[:10]:
         return [{"field": "replied_at", "message": "答复日期不能早于收件日期"}]
     return []
 
 
+EARLIEST_RECEIVED = "2000-01-01"
+
+
+def _date_field(form: dict[str, Any], field: str, label: str, latest_days: int | None) -> FieldErrors:
+    """A date must be a real date this office can count from: not before 2000, and (for
+    received_at) not in the future beyond tomorrow."""
+    from datetime import timedelta
+
+    from service.clock import now, parse_datetime
+
+    value = form.get(field)
+    if not isinstance(value, str) or not value:
+        return []
+    try:
+        day = parse_datetime(value).date()
+    except (ValueError, OverflowError):
+        return [{"field": field, "message": f"{label}格式不正确"}]
+    if day.isoformat() < EARLIEST_RECEIVED:
+        return [{"field": field, "message": f"{label}不能早于2000年"}]
+    if latest_days is not None and day > (now() + timedelta(days=latest_days)).date():
+        return [{"field": field, "message": f"{label}不能晚于明天"}]
+    if day.year > 2200:
+        return [{"field": field, "message": f"{label}超出范围"}]
+    return []
+
+
+def validate_start(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
+    """登记: the receipt date starts the 60-day clock, so it must be a plausible date."""
+    return _date_field(form, "received_at", "收件日期", latest_days=1)
+
+
 VALIDATORS: dict[str, Validator] = {
+    "start": validate_start,
     "classify": validate_classify,
     "handle": validate_handle,
     "reply": validate_reply,

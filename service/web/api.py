@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -35,12 +36,23 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+def _body(optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object; anything else (bad JSON, too deep, not an object, text that is
+    not valid Unicode) is a 400 before it reaches the service."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
     if data is None:
         raise BadRequest("请求体必须是 JSON 对象（Content-Type: application/json）")
     if not isinstance(data, dict):
         raise BadRequest("请求体必须是 JSON 对象")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError) as exc:
+        raise BadRequest("请求体包含无效的字符") from exc
     return data
 
 
@@ -141,7 +153,7 @@ def get_instance(instance_id: int) -> Any:
 @api.post("/instances/<int:instance_id>/messages/<name>")
 @token_required
 def post_message(instance_id: int, name: str) -> Any:
-    body = request.get_json(silent=True) or {}
+    body = _body(optional=True)
     with services().db.read() as session:
         queries.visible_instance(session, _actor(), instance_id)
     from service.access import sees_all
@@ -205,7 +217,7 @@ def list_notices() -> Any:
 def read_notices() -> Any:
     from service import clock, notices
 
-    body = request.get_json(silent=True) or {}
+    body = _body(optional=True)
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
         raise BadRequest("ids 必须是整数列表")
