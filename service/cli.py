@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--postgresql-url", default=None,
                    help="使用已有的 PostgreSQL（需 CREATEDB 权限）代替自动启动的临时服务器")
     p.add_argument("--no-postgresql", action="store_true", help="跳过 PostgreSQL")
+    p.add_argument("--inbox-postgresql", action="store_true",
+                   help="待办查询也在 PostgreSQL 上测一遍（填充 10 万件需数分钟）")
+    p.add_argument("--phase-seconds", type=float, default=None,
+                   help="每个吞吐量测试最多运行的秒数（默认 20，--quick 时 6）")
     p.add_argument("--no-http", action="store_true", help="跳过 HTTP 和定时器测试")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)

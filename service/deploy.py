@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,11 +91,13 @@ def _element_id(node: etree._Element) -> str | None:
 def _check(node: etree._Element, source: str | None, mode: str, what: str) -> list[dict[str, Any]]:
     if source is None or not source.strip():
         return []
+    text = textwrap.dedent(source.lstrip("\n")) if mode == "exec" else source.strip()
+    leading = len(source) - len(source.lstrip("\n")) if mode == "exec" else 0
     try:
-        check_source(source.strip(), mode)
+        check_source(text.strip() if mode == "eval" else text, mode)
     except ScriptRejected as exc:
-        line = node.sourceline + (exc.line - 1 if exc.line and mode == "exec" else 0)
-        return [_error(line, _element_id(node), f"{what}不被允许：{exc}")]
+        offset = (exc.line - 1) if exc.line and mode == "exec" else 0
+        return [_error(node.sourceline + leading + offset, _element_id(node), f"{what}不被允许：{exc}")]
     return []
 
 

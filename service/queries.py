@@ -85,7 +85,7 @@ def instances(session: Session, actor: Actor, process: str | None = None, status
     if stalled_days is not None:
         query = query.where(Instance.status == "running", Instance.last_step_at < now - timedelta(days=stalled_days))
     if q:
-        query = query.where(Instance.business_key.contains(q.strip().upper()))
+        query = query.where(Instance.business_key.contains(q.strip().upper(), autoescape=True))
     query = access.visible(query, actor)
     query = query.order_by(Instance.started_at.desc(), Instance.id.desc()).limit(min(limit, MAX_LIMIT)).offset(offset)
     return list(session.scalars(query))

@@ -135,8 +135,11 @@ class Runtime:
         data = instance_data(wf)
         inst.status = "completed" if wf.is_completed() else "running"
         inst.completed_at = now if wf.is_completed() else None
-        inst.handling_group = data.get("handling_group") if isinstance(data.get("handling_group"), str) else None
-        due = data.get("due_at")
+        module = module_for(inst.process_key)
+        shown = module.project(data) if module is not None and hasattr(module, "project") else data
+        group = shown.get("handling_group")
+        inst.handling_group = group if isinstance(group, str) and group else None
+        due = shown.get("due_at")
         inst.due_at = clock.parse_datetime(due) if isinstance(due, str) and due else None
         inst.title = str(data.get("subject") or data.get("title") or "")[:256]
 

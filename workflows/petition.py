@@ -268,3 +268,16 @@ def recompute_deadlines(data: dict[str, Any], add_days: Callable[..., str]) -> d
     if isinstance(replied, str) and replied and "review_window_end" in data:
         out["review_window_end"] = add_days(replied, 30)
     return out
+
+
+# ---- What the instance row shows (lists, overdue filter, visibility, masking).
+
+def project(data: dict[str, Any]) -> dict[str, Any]:
+    """The handling unit only once the petition is handed over (交办), and the handling
+    deadline only until the reply: after it, the case waits in the 复查 window, not overdue."""
+    handed_over = bool(data.get("handed_over_at"))
+    replied = bool(data.get("replied_at")) and "review_window_end" in data
+    return {
+        "handling_group": data.get("handling_group") if handed_over else None,
+        "due_at": None if replied else data.get("due_at"),
+    }

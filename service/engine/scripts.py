@@ -49,6 +49,9 @@ def check_source(source: str, mode: str = "exec") -> None:
             raise ScriptRejected("脚本中不允许使用 import", line)
         if isinstance(node, ast.Global | ast.Nonlocal):
             raise ScriptRejected("脚本中不允许使用 global/nonlocal", line)
+        if isinstance(node, ast.Match):
+            # class patterns read attributes by name (case str(__class__=c)): not allowed
+            raise ScriptRejected("脚本中不允许使用 match 语句", line)
         if isinstance(node, ast.Name):
             if node.id.startswith("_"):
                 raise ScriptRejected(f"不允许使用以下划线开头的名称：{node.id}", line)
