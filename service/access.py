@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_
 from sqlalchemy.sql import Select
 
 from service.actors import Actor
@@ -35,17 +35,18 @@ def visible(query: Select[Any], actor: Actor) -> Select[Any]:
     if actor.is_supervisor:
         return query
     owned = [p for p, groups in OWNER_GROUPS.items() if actor.groups & groups]
-    involved = (
-        select(HumanTask.instance_id)
-        .outerjoin(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
-        .where(or_(TaskCandidate.group_key.in_(actor.groups), HumanTask.completed_by == actor.username,
-                   HumanTask.assignee == actor.username,
-                   HumanTask.candidate_groups.in_(actor.groups)))
+    groups = sorted(actor.groups)
+    # Correlated EXISTS on indexed columns: checked per listed row, never a scan of all tasks.
+    took_part = exists().where(
+        HumanTask.instance_id == Instance.id,
+        or_(HumanTask.candidate_groups.in_(groups), HumanTask.completed_by == actor.username,
+            HumanTask.assignee == actor.username),
     )
-    conditions = [Instance.id.in_(involved), Instance.handling_group.in_(actor.groups),
-                  Instance.started_by == actor.username]
+    offered = exists().where(TaskCandidate.group_key.in_(groups), TaskCandidate.task_id == HumanTask.id,
+                             HumanTask.instance_id == Instance.id)
+    conditions = [Instance.handling_group.in_(groups), Instance.started_by == actor.username, took_part, offered]
     if owned:
-        conditions.append(Instance.process_key.in_(owned))
+        conditions.insert(0, Instance.process_key.in_(owned))
     return query.where(or_(*conditions))
 
 

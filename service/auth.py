@@ -51,6 +51,10 @@ def _real_now() -> datetime:
     return datetime.now(clock.BEIJING)
 
 
+def real_now() -> datetime:
+    return _real_now()
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -63,16 +67,18 @@ def issue_token(session: Session, user: User) -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User:
+def user_for_token(session: Session, token: str) -> tuple[User, datetime]:
+    """The token's user and when the token expires (Unauthorized if unknown or expired)."""
     row = session.get(ApiToken, _digest(token))
     if row is None:
         raise Unauthorized("访问令牌无效，请重新获取")
-    if clock.parse_datetime(row.expires_at) < _real_now():
+    expires_at = clock.parse_datetime(row.expires_at)
+    if expires_at < _real_now():
         raise Unauthorized("访问令牌已过期，请重新获取")
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise Unauthorized("用户不存在或已停用")
-    return user
+    return user, expires_at
 
 
 def ensure_group(session: Session, key: str, name: str) -> Group:

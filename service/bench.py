@@ -802,6 +802,7 @@ def fill_inbox(svc: Any, rows: int, full_state: bool = True, seed: int = 2026030
 
 def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: int, inst_tpl: dict[str, Any],
                task_tpl: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:
+    from service.runtime import NO_DUE_DATE
     from service.store.models import HumanTask, Instance, TaskCandidate
 
     order = [s for s, _w in INBOX_STEPS]
@@ -864,12 +865,13 @@ def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: in
                                ("assignee", assignee), ("due_at", route_due if step in route_steps else due)):
                 row[ti[key]] = value
             task_rows.append(tuple(row))
+            task_due = route_due if step in route_steps else due
             for g in groups:
-                cand_rows.append((task_id, g))
+                cand_rows.append((task_id, g, task_due or NO_DUE_DATE, next_day))
                 counts[g] = counts.get(g, 0) + 1
         _bulk_insert(svc, Instance.__table__, inst_cols, inst_rows)
         _bulk_insert(svc, HumanTask.__table__, task_cols, task_rows)
-        _bulk_insert(svc, TaskCandidate.__table__, ["task_id", "group_key"], cand_rows)
+        _bulk_insert(svc, TaskCandidate.__table__, ["task_id", "group_key", "due_sort", "created_at"], cand_rows)
 
 
 def _timed(budget_s: float, minimum: int, wanted: int, calls: list[tuple[str, Callable[[], Any]]]

@@ -18,6 +18,16 @@ class ModelCache:
         self._models: dict[int, ProcessModel] = {}
         self._lock = threading.Lock()
 
+    def by_id(self, session: Session, definition_id: int) -> ProcessModel:
+        """The parsed model of a definition version; the database is read only on a miss."""
+        cached = self._models.get(definition_id)
+        if cached is not None:
+            return cached
+        definition = session.get(Definition, definition_id)
+        if definition is None:
+            raise NotFound("流程定义不存在")
+        return self.model(definition)
+
     def model(self, definition: Definition) -> ProcessModel:
         cached = self._models.get(definition.id)
         if cached is not None:

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service import access, calendar, clock
 from service.actors import Actor
 from service.errors import Forbidden, NotFound
-from service.runtime import Runtime, instance_data
+from service.runtime import NO_DUE_DATE, Runtime, instance_data
 from service.store.models import Definition, Group, History, HumanTask, Instance, TaskCandidate, Timer
 
 MAX_LIMIT = 500
@@ -48,17 +48,33 @@ def task_json(row: HumanTask) -> dict[str, Any]:
 
 
 def inbox(session: Session, actor: Actor, limit: int = 200) -> list[HumanTask]:
-    """Open tasks the user may act on: assigned to them, or offered to their groups and unclaimed."""
-    offered = select(TaskCandidate.task_id).where(TaskCandidate.group_key.in_(sorted(actor.groups)))
-    query = (
-        select(HumanTask)
-        .where(HumanTask.state == "open")
-        .where(or_(HumanTask.assignee == actor.username,
-                   and_(HumanTask.assignee.is_(None), HumanTask.id.in_(offered))))
-        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-        .limit(min(limit, MAX_LIMIT))
-    )
-    return list(session.scalars(query))
+    """Open tasks the user may act on: assigned to them, or offered to their groups and unclaimed.
+
+    Each group's candidates are read in index order (group, due, arrival) with a limit, so the
+    cost does not grow with the number of open cases."""
+    limit = min(limit, MAX_LIMIT)
+    wanted: set[str] = set()
+    for group in sorted(actor.groups):
+        wanted.update(session.scalars(
+            select(TaskCandidate.task_id).where(TaskCandidate.group_key == group)
+            .order_by(TaskCandidate.due_sort, TaskCandidate.created_at).limit(limit * 2)
+        ))
+    rows: dict[str, HumanTask] = {}
+    ids = sorted(wanted)
+    for start in range(0, len(ids), 500):
+        for row in session.scalars(select(HumanTask).where(
+                HumanTask.id.in_(ids[start:start + 500]), HumanTask.state == "open",
+                or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username))):
+            rows[row.id] = row
+    for row in session.scalars(select(HumanTask).where(
+            HumanTask.assignee == actor.username, HumanTask.state == "open").limit(limit)):
+        rows[row.id] = row
+
+    def order(row: HumanTask) -> tuple[datetime, datetime]:
+        due = clock.parse_datetime(row.due_at) if row.due_at else NO_DUE_DATE
+        return due, clock.parse_datetime(row.created_at)
+
+    return sorted(rows.values(), key=order)[:limit]
 
 
 def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:

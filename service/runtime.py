@@ -20,6 +20,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service import clock, definitions, notices
 from service.actors import SYSTEM, Actor
@@ -40,6 +41,8 @@ from workflows import module_for
 log = logging.getLogger(__name__)
 
 RESERVED_PREFIXES = ("_",)
+# Sort key for tasks without a due date: after every real one.
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=clock.BEIJING)
 
 
 def _json(value: Any) -> str:
@@ -130,85 +133,90 @@ class Runtime:
             log.exception("engine step failed")
             raise EngineFailure(f"流程执行出错，未做任何更改：{exc}") from exc
 
-    def _project(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime) -> None:
-        """Write the instance's projections: open human tasks and waiting timers."""
+    def _instance_values(self, inst: Instance, wf: BpmnWorkflow, now: datetime) -> dict[str, Any]:
+        """The instance row's projected columns (lists and filters read these, never the state)."""
         data = instance_data(wf)
-        inst.status = "completed" if wf.is_completed() else "running"
-        inst.completed_at = now if wf.is_completed() else None
+        completed = wf.is_completed()
         module = module_for(inst.process_key)
         shown = module.project(data) if module is not None and hasattr(module, "project") else data
         group = shown.get("handling_group")
-        inst.handling_group = group if isinstance(group, str) and group else None
         due = shown.get("due_at")
-        inst.due_at = clock.parse_datetime(due) if isinstance(due, str) and due else None
-        inst.title = str(data.get("subject") or data.get("title") or "")[:256]
-
-        ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
-        open_rows = {
-            r.id: r
-            for r in session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
-            )
+        return {
+            "status": "completed" if completed else "running",
+            "completed_at": now if completed else None,
+            "handling_group": group if isinstance(group, str) and group else None,
+            "due_at": clock.parse_datetime(due) if isinstance(due, str) and due else None,
+            "title": str(data.get("subject") or data.get("title") or "")[:256],
         }
-        for task_id, row in open_rows.items():
-            if task_id not in ready:
-                row.state = "cancelled"
-                row.completed_at = now
-                session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
-        for task_id, task in ready.items():
-            if task_id in open_rows:
-                continue
-            meta = user_task_meta(task)
-            session.add(
-                HumanTask(
+
+    def _project(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime) -> None:
+        """Write the instance's projections: open human tasks and waiting timers."""
+        with session.no_autoflush:
+            ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
+            open_ids = set(session.scalars(
+                select(HumanTask.id).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")))
+            gone = sorted(open_ids - ready.keys())
+            if gone:
+                session.execute(update(HumanTask).where(HumanTask.id.in_(gone))
+                                .values(state="cancelled", completed_at=now)
+                                .execution_options(synchronize_session=False))
+                session.execute(delete(TaskCandidate).where(TaskCandidate.task_id.in_(gone)))
+            tasks, candidates = [], []
+            for task_id, task in ready.items():
+                if task_id in open_ids:
+                    continue
+                meta = user_task_meta(task)
+                tasks.append(HumanTask(
                     id=task_id, instance_id=inst.id, process_key=inst.process_key,
                     business_key=inst.business_key, bpmn_id=meta["bpmn_id"], name=meta["name"],
                     form_key=meta["form_key"], candidate_groups=",".join(meta["candidate_groups"]),
                     assignee=meta["assignee"], state="open", created_at=now, due_at=meta["due_at"],
-                )
-            )
-            session.flush()
-            for group in dict.fromkeys(meta["candidate_groups"]):
-                session.add(TaskCandidate(task_id=task_id, group_key=group))
+                ))
+                due_sort = meta["due_at"] or NO_DUE_DATE
+                candidates += [TaskCandidate(task_id=task_id, group_key=g, due_sort=due_sort, created_at=now)
+                               for g in dict.fromkeys(meta["candidate_groups"])]
+            session.add_all(tasks)
+            session.add_all(candidates)
 
-        waiting = waiting_timers(wf)
-        rows = {r.task_id: r for r in session.scalars(
-            select(Timer).where(Timer.instance_id == inst.id, Timer.state == "waiting"))}
-        for task_id, row in rows.items():
-            if task_id not in waiting:
-                row.state = "cancelled"
-        for task_id, (task, definition, name) in waiting.items():
-            due_at = _timer_due(task, definition)
-            if due_at is None:
-                continue
-            row = rows.get(task_id)
-            if row is None:
-                session.add(Timer(instance_id=inst.id, task_id=task_id, state="waiting", due_at=due_at, name=name))
-            elif row.due_at != due_at:
-                row.due_at = due_at
+            waiting = waiting_timers(wf)
+            rows = dict(session.execute(select(Timer.task_id, Timer.id).where(
+                Timer.instance_id == inst.id, Timer.state == "waiting")).all())
+            stale = [timer_id for task_id, timer_id in rows.items() if task_id not in waiting]
+            if stale:
+                session.execute(update(Timer).where(Timer.id.in_(stale)).values(state="cancelled")
+                                .execution_options(synchronize_session=False))
+            for task_id, (task, definition, name) in waiting.items():
+                due_at = _timer_due(task, definition)
+                if due_at is None:
+                    continue
+                if task_id in rows:
+                    session.execute(update(Timer).where(Timer.id == rows[task_id], Timer.due_at != due_at)
+                                    .values(due_at=due_at).execution_options(synchronize_session=False))
+                else:
+                    session.add(Timer(instance_id=inst.id, task_id=task_id, state="waiting", due_at=due_at,
+                                      name=name))
 
     def _save(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime) -> None:
-        """Optimistic lock: the UPDATE only matches the version that was loaded."""
+        """One UPDATE writes state and projected columns; it only matches the version that was
+        loaded (optimistic lock), so a concurrent step makes it match nothing: 409."""
         state = _json(dump_state(wf))
+        values = self._instance_values(inst, wf, now)
         result = session.execute(
             update(Instance)
             .where(Instance.id == inst.id, Instance.version == inst.version)
             .values(state=state, version=inst.version + 1, updated_at=now, last_step_at=now,
-                    serializer_version=SERIALIZER_VERSION)
+                    serializer_version=SERIALIZER_VERSION, **values)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
             raise Conflict("该案件已被他人同时处理，请刷新后重试")
-        inst.version += 1
-        inst.state = state
+        for key, value in {"version": inst.version + 1, "state": state, "updated_at": now,
+                           "last_step_at": now, **values}.items():
+            set_committed_value(inst, key, value)
         self._project(session, inst, wf, now)
 
     def _load(self, session: Session, inst: Instance) -> tuple[BpmnWorkflow, ProcessModel]:
-        from service.store.models import Definition
-
-        definition = session.get(Definition, inst.definition_id)
-        assert definition is not None
-        model = self.models.model(definition)
+        model = self.models.by_id(session, inst.definition_id)
         return restore_workflow(json.loads(inst.state), model), model
 
     # ----- commands ------------------------------------------------------------------------
@@ -231,12 +239,13 @@ class Runtime:
             outbox = self._run(wf, lambda: None)
             inst = Instance(
                 definition_id=definition.id, process_key=process_key, business_key=business_key,
-                status="running", state="{}", serializer_version=SERIALIZER_VERSION, version=1,
+                state=_json(dump_state(wf)), serializer_version=SERIALIZER_VERSION, version=1,
                 started_at=now, started_by=actor.username, updated_at=now, last_step_at=now,
             )
+            for key, value in self._instance_values(inst, wf, now).items():
+                setattr(inst, key, value)
             session.add(inst)
             session.flush()
-            inst.state = _json(dump_state(wf))
             self._project(session, inst, wf, now)
             notices.write(session, inst, outbox, now, actor.username)
             session.add(History(instance_id=inst.id, at=now, username=actor.username, action="start",
@@ -295,7 +304,7 @@ class Runtime:
             if claimed.rowcount != 1:
                 raise Conflict("该任务已办理，不能重复提交")
             session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task_id))
-            row.state = "completed"
+            set_committed_value(row, "state", "completed")
             self._save(session, inst, wf, now)
             notices.write(session, inst, outbox, now, actor.username, task_id)
             changed = {k: before.get(k) for k in data}

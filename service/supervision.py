@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service import clock, config_store, notices
 from service.actors import Actor
 from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.runtime import NO_DUE_DATE
 from service.store.db import Database
 from service.store.models import Group, History, HumanTask, Instance, Supervision, TaskCandidate, User
 
@@ -172,7 +173,8 @@ def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, ac
             task.candidate_groups = group
             task.assignee = None
             session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
-            session.add(TaskCandidate(task_id=task.id, group_key=group))
+            session.add(TaskCandidate(task_id=task.id, group_key=group, due_sort=task.due_at or NO_DUE_DATE,
+                                      created_at=task.created_at))
             target = group
         elif user:
             found = session.scalars(select(User).where(User.username == user)).first() \

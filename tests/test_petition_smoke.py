@@ -25,7 +25,9 @@ def test_petition_dept_route_reaches_reply_and_waits_for_review_window(api: ApiC
     assert detail["status"] == "running"
     assert detail["open_tasks"] == []
     assert [t["due_at"] for t in detail["timers"]] == ["2026-12-25T23:59:59+08:00"]
-    assert detail["due_at"] == "2027-01-19T23:59:59+08:00"
+    # the handling deadline was met by the reply: the case now only waits in the 复查 window
+    assert detail["data"]["due_at"] == "2027-01-19T23:59:59+08:00"
+    assert detail["due_at"] is None and detail["overdue"] is False
 
 
 def test_petition_review_request_during_window_ends_in_review(sqlite_api: ApiClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,9 @@ class _ClockDatetime(datetime):
 
 
 _timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined]
+
+# SpiffWorkflow logs every task state change at INFO: far too costly for a server.
+logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 def _helpers() -> dict[str, Any]:

@@ -72,7 +72,7 @@ class Definition(Base):
     key: Mapped[str] = mapped_column(String(128), index=True)
     name: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer)
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     checksum: Mapped[str] = mapped_column(String(64))
     start_form_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -103,8 +103,6 @@ class Instance(Base):
     business_key: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(256), default="")
     status: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(Text)
-    serializer_version: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -117,6 +115,9 @@ class Instance(Base):
     listed: Mapped[bool] = mapped_column(Boolean, default=False)
     listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Last, and loaded only when asked for: list queries never read the engine state.
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(Text, deferred=True)
 
 
 class HumanTask(Base):
@@ -149,9 +150,13 @@ class TaskCandidate(Base):
     """One row per (open task, candidate group): the inbox joins on the user's groups."""
 
     __tablename__ = "task_candidates"
+    __table_args__ = (Index("ix_task_candidates_inbox", "group_key", "due_sort", "created_at"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
     group_key: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    # Copied from the task so the inbox reads one index in order: due date (none = last), arrival.
+    due_sort: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Timer(Base):

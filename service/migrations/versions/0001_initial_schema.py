@@ -91,8 +91,6 @@ def upgrade() -> None:
     sa.Column('business_key', sa.String(length=64), nullable=False),
     sa.Column('title', sa.String(length=256), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('state', sa.Text(), nullable=False),
-    sa.Column('serializer_version', sa.String(length=16), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_by', sa.String(length=64), nullable=True),
@@ -105,6 +103,8 @@ def upgrade() -> None:
     sa.Column('listed', sa.Boolean(), nullable=False),
     sa.Column('listed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
+    sa.Column('serializer_version', sa.String(length=16), nullable=False),
+    sa.Column('state', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['definitions.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('business_key'),
@@ -242,11 +242,14 @@ def upgrade() -> None:
     op.create_table('task_candidates',
     sa.Column('task_id', sa.String(length=36), nullable=False),
     sa.Column('group_key', sa.String(length=64), nullable=False),
+    sa.Column('due_sort', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['human_tasks.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('task_id', 'group_key')
     )
     with op.batch_alter_table('task_candidates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_candidates_group_key'), ['group_key'], unique=False)
+        batch_op.create_index('ix_task_candidates_inbox', ['group_key', 'due_sort', 'created_at'], unique=False)
 
     _history_append_only()
     # ### end Alembic commands ###
