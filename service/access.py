@@ -8,7 +8,7 @@ from sqlalchemy import exists, or_
 from sqlalchemy.sql import Select
 
 from service.actors import Actor
-from service.store.models import HumanTask, Instance, TaskCandidate
+from service.store.models import HumanTask, Instance
 from workflows import module_for
 
 # The petition's chain (PROCEDURES.md, Confidentiality): 信访科 and the leaders who sign.
@@ -37,14 +37,17 @@ def visible(query: Select[Any], actor: Actor) -> Select[Any]:
     owned = [p for p, groups in OWNER_GROUPS.items() if actor.groups & groups]
     groups = sorted(actor.groups)
     # Correlated EXISTS on indexed columns: checked per listed row, never a scan of all tasks.
+    # (candidate_groups holds "a" or "a,b": match a group as a whole item of that list)
+    group_terms = [HumanTask.candidate_groups.in_(groups)]
+    for g in groups:
+        group_terms += [HumanTask.candidate_groups.startswith(f"{g},", autoescape=True),
+                        HumanTask.candidate_groups.endswith(f",{g}", autoescape=True),
+                        HumanTask.candidate_groups.contains(f",{g},", autoescape=True)]
     took_part = exists().where(
         HumanTask.instance_id == Instance.id,
-        or_(HumanTask.candidate_groups.in_(groups), HumanTask.completed_by == actor.username,
-            HumanTask.assignee == actor.username),
+        or_(*group_terms, HumanTask.completed_by == actor.username, HumanTask.assignee == actor.username),
     )
-    offered = exists().where(TaskCandidate.group_key.in_(groups), TaskCandidate.task_id == HumanTask.id,
-                             HumanTask.instance_id == Instance.id)
-    conditions = [Instance.handling_group.in_(groups), Instance.started_by == actor.username, took_part, offered]
+    conditions = [Instance.handling_group.in_(groups), Instance.started_by == actor.username, took_part]
     if owned:
         conditions.insert(0, Instance.process_key.in_(owned))
     return query.where(or_(*conditions))

@@ -697,7 +697,10 @@ def _template_tasks(svc: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
 
     def at_handle(instance_id: int) -> None:
         with svc.db.read() as session:
-            captured["instance"] = session.get(Instance, instance_id)
+            from sqlalchemy.orm import undefer
+
+            inst = session.get(Instance, instance_id, options=[undefer(Instance.state)])
+            captured["instance"] = inst
 
     iid = drive_service(svc.runtime, actors, petition_start(), petition_steps(), at_handle)
     with svc.db.read() as session:
@@ -902,6 +905,7 @@ def bench_inbox(url: str, rows: int, calls: int, label: str, full_state: bool = 
         _progress(f"inbox ({label}): inserting {rows} instances"
                   + ("" if full_state else " (stub state)"))
         filled = fill_inbox(svc, rows, full_state)
+        svc.db.optimize()  # what the running service does hourly (service.timers)
         _progress(f"inbox ({label}): filled in {filled['fill_seconds']:.1f}s; timing queries")
         actors = demo_actors(svc, INBOX_USERS)
         sizes: dict[str, int] = {}

@@ -5,6 +5,7 @@ pending notice deliveries. Every poll also refreshes shared settings and the vir
 from __future__ import annotations
 
 import logging
+import time
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -33,9 +34,22 @@ def fire_all_due(runtime: Runtime) -> int:
             return total
 
 
+_last_optimize = 0.0
+OPTIMIZE_SECONDS = 3600.0
+
+
+def _optimize_hourly(runtime: Runtime) -> None:
+    global _last_optimize
+    now = time.monotonic()
+    if now - _last_optimize >= OPTIMIZE_SECONDS:
+        _last_optimize = now
+        runtime.db.optimize()
+
+
 def poll(runtime: Runtime) -> int:
     try:
         refresh_shared(runtime)
+        _optimize_hourly(runtime)
         fired = fire_all_due(runtime)
         senders.deliver_pending(runtime.db)
         return fired

@@ -76,6 +76,15 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def optimize(self) -> None:
+        """Refresh the planner's statistics (SQLite has none until ANALYZE runs; without them it
+        picks the low-selectivity status index and sorts whole tables). Bounded and cheap."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA analysis_limit=2000")
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
     def ping(self) -> bool:
         with self.read_engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -153,7 +153,7 @@ class TaskCandidate(Base):
     __table_args__ = (Index("ix_task_candidates_inbox", "group_key", "due_sort", "created_at"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
-    group_key: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    group_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     # Copied from the task so the inbox reads one index in order: due date (none = last), arrival.
     due_sort: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
