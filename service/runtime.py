@@ -18,7 +18,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -297,7 +297,8 @@ class Runtime:
             outbox = self._run(wf, run)
             claimed = session.execute(
                 update(HumanTask)
-                .where(HumanTask.id == task_id, HumanTask.state == "open")
+                .where(HumanTask.id == task_id, HumanTask.state == "open",
+                       or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username))
                 .values(state="completed", completed_at=now, completed_by=actor.username)
                 .execution_options(synchronize_session=False)
             )
@@ -334,7 +335,16 @@ class Runtime:
                 raise Conflict(f"该任务已由 {row.assignee} 签收")
             if not actor.may_act(row.candidate_groups, None):
                 raise Forbidden("您无权签收此任务")
-            row.assignee = actor.username
+            # guarded: two colleagues clicking at once — the second one matches no row
+            claimed = session.execute(
+                update(HumanTask)
+                .where(HumanTask.id == task_id, HumanTask.state == "open",
+                       or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username))
+                .values(assignee=actor.username).execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                raise Conflict("该任务刚被他人签收或已办理，请刷新")
+            set_committed_value(row, "assignee", actor.username)
             session.add(History(instance_id=row.instance_id, at=clock.now(), username=actor.username,
                                 action="claim", task_bpmn_id=row.bpmn_id, task_name=row.name, task_id=row.id))
             return {"id": row.id, "assignee": row.assignee}
