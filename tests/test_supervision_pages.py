@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,39 +20,12 @@ PETITION = {
 }
 
 
-def _build(path: Path) -> Any:
-    from service.config import Settings
-    from service.demo import load_demo
-    from service.web import create_app
-
-    app = create_app(Settings(database_url=f"sqlite:///{path}", secret_key="test"), start_timers=False)
-    with app.extensions["govflow"].db.write() as session:
-        load_demo(session)
-    return app
-
-
-@pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Schema, diagrams and demo users once (password hashing is slow); each test copies it."""
-    path = tmp_path_factory.mktemp("seed") / "t.db"
-    db = _build(path).extensions["govflow"].db
-    db.engine.dispose()
-    db.read_engine.dispose()
-    return path
-
-
 @pytest.fixture
-def app(tmp_path: Path, seeded_db: Path) -> Iterator[Any]:
-    for suffix in ("", "-wal", "-shm"):
-        source = seeded_db.with_name(seeded_db.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, tmp_path / ("t.db" + suffix))
-    app = _build(tmp_path / "t.db")
-    app.config["WTF_CSRF_ENABLED"] = False
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["govflow"].db.engine.dispose()
-    app.extensions["govflow"].db.read_engine.dispose()
+def app(sqlite_app: Any) -> Any:
+    """The demo app on SQLite, forms posted without CSRF tokens (one test proves CSRF apart)."""
+    sqlite_app.config["WTF_CSRF_ENABLED"] = False
+    sqlite_app.config["TESTING"] = True
+    return sqlite_app
 
 
 def actor(username: str, *groups: str) -> Any:
