@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,41 @@ def chromium_path() -> str:
     if not (CHROMIUM_PATH.is_file() and os.access(CHROMIUM_PATH, os.X_OK)):
         missing_dependency(f"Chromium is not installed at {CHROMIUM_PATH}")
     return str(CHROMIUM_PATH)
+
+
+@pytest.fixture
+def page(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        context.close()
+        browser.close()
+        playwright.stop()
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve a Flask app on a free loopback port in a thread, for the browser."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
 
 
 # --- artifacts -------------------------------------------------------------------

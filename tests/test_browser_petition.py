@@ -8,24 +8,21 @@ Screenshots go to tests/artifacts/.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import serve
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "govflow-demo"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    from werkzeug.serving import make_server
 
     from service.config import Settings
     from service.demo import load_demo
@@ -35,34 +32,8 @@ def server(tmp_path: Path) -> Iterator[str]:
                      start_timers=False)
     with app.extensions["govflow"].db.write() as session:
         load_demo(session)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def page(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors  # type: ignore[attr-defined]
-    try:
-        yield page
-    finally:
-        context.close()
-        browser.close()
-        playwright.stop()
+    with serve(app) as base:
+        yield base
 
 
 class Walk:

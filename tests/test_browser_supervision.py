@@ -3,19 +3,17 @@ popover, and the notice reaches the unit's header badge. Screenshots go to tests
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import serve
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "govflow-demo"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run",
-                 "--disable-component-update", "--disable-sync"]
 SUBJECTS = ["拖欠农民工工资", "小区道路破损长期未修", "征地补偿标准有异议", "企业排污扰民", "学校周边交通安全",
             "物业服务纠纷", "医保报销问题", "农村饮水安全"]
 
@@ -53,7 +51,6 @@ def _handling_case(svc: Any, group: str, subject: str) -> dict[str, Any]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The app with overdue (70 days), stalled (20 days) and fresh cases in three departments."""
-    from werkzeug.serving import make_server
 
     from service import clock
     from service.config import Settings
@@ -75,34 +72,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
     supervision.set_listed(svc.db, cases[0]["id"], True, "主任批示", _actor("zr", "leadership"))
     supervision.set_listed(svc.db, cases[-1]["id"], True, None, _actor("zr", "leadership"))
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", cases
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def page(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors  # type: ignore[attr-defined]
-    try:
-        yield page
-    finally:
-        context.close()
-        browser.close()
-        playwright.stop()
+    with serve(app) as base:
+        yield base, cases
 
 
 def _login(page: Any, base: str, username: str) -> None:
