@@ -56,6 +56,7 @@ COMPUTED_LABELS = {
     "due_at": "办结期限",
     "route_due_at": "登记分流期限",
     "extension_total": "累计延期天数",
+    "handed_over_at": "交办时间",
     "handling_group": "办理单位",
     "review_window_end": "复查申请截止",
     "review_requested": "已申请复查",
