@@ -85,6 +85,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per second otherwise
     parser = argparse.ArgumentParser(prog="govflow", description="GovFlow 政务流程系统")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="启动 Web 服务（gunicorn）")
