@@ -259,3 +259,23 @@ PETITION = {
     "subject": "反映某公司拖欠工资",
     "content": "某公司拖欠工资三个月，请求督促解决。",
 }
+
+
+def pin_clock(at: Any) -> None:
+    """Put the service clock at `at` (the autouse fixture below resets it after the test)."""
+    from service import clock
+
+    clock.set_offset(at - (clock.now() - clock.offset()))
+
+
+def start(api: ApiClient, **changes: Any) -> int:
+    """Register a petition as xfk1 (PETITION with `changes`); returns its instance id."""
+    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": {**PETITION, **changes}})
+    assert r.status_code == 201, r.get_json()
+    return int(r.get_json()["id"])
+
+
+def done(api: ApiClient, user: str, iid: int, bpmn_id: str, data: dict[str, Any]) -> None:
+    """Complete the instance's `bpmn_id` task as `user`, which must succeed."""
+    r = api.complete(user, iid, bpmn_id, data)
+    assert r.status_code == 200, (bpmn_id, r.get_json())

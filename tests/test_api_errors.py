@@ -9,13 +9,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import PETITION, ApiClient
+from conftest import PETITION, ApiClient, done, pin_clock, start
 
 from service import clock
-
-
-def pin_clock(at: datetime) -> None:
-    clock.set_offset(at - (clock.now() - clock.offset()))
 
 
 @pytest.fixture(autouse=True)
@@ -23,15 +19,8 @@ def _march_2026() -> None:
     pin_clock(datetime(2026, 3, 2, 10, 0, tzinfo=clock.BEIJING))
 
 
-def start(api: ApiClient, **changes: Any) -> int:
-    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": {**PETITION, **changes}})
-    assert r.status_code == 201, r.get_json()
-    return int(r.get_json()["id"])
 
 
-def done(api: ApiClient, user: str, iid: int, bpmn_id: str, data: dict[str, Any]) -> None:
-    r = api.complete(user, iid, bpmn_id, data)
-    assert r.status_code == 200, (bpmn_id, r.get_json())
 
 
 def to_handle(api: ApiClient, route: str = "dept", group: str | None = "dept_fgw", **changes: Any) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import PETITION, ApiClient
+from conftest import PETITION, ApiClient, done, pin_clock, start
 
 from service import clock
 
@@ -23,9 +23,6 @@ HANDLERS = ("xfk1", "fgw1", "cjw1", "jsw1", "linxiang1")
 EVERYONE = ("xfk1", "xfk2", "bgs", "msz", "zr", "fgw1", "cjw1", "jsw1", "linxiang1", "zzb1", "web1")
 
 
-def pin_clock(at: datetime) -> None:
-    """Put the service clock at `at` (the autouse fixture of conftest resets it)."""
-    clock.set_offset(at - (clock.now() - clock.offset()))
 
 
 def advance(api: ApiClient, delta: timedelta) -> None:
@@ -40,15 +37,8 @@ def _march_2026() -> None:
     pin_clock(datetime(2026, 3, 2, 10, 0, tzinfo=clock.BEIJING))
 
 
-def start(api: ApiClient, **changes: Any) -> int:
-    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": {**PETITION, **changes}})
-    assert r.status_code == 201, r.get_json()
-    return int(r.get_json()["id"])
 
 
-def done(api: ApiClient, user: str, iid: int, bpmn_id: str, data: dict[str, Any]) -> None:
-    r = api.complete(user, iid, bpmn_id, data)
-    assert r.status_code == 200, (bpmn_id, r.get_json())
 
 
 def classify(api: ApiClient, iid: int, route: str, group: str | None = None) -> None:
