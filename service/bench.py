@@ -516,7 +516,7 @@ def _prepare_timer_burst(svc: Any, count: int, lead_seconds: float) -> datetime:
     waiting timer projection), so the burst is in place within a fraction of a second."""
     from sqlalchemy import insert, select
 
-    from service.store.models import Instance, Timer
+    from service.store.models import Instance, InstanceState, Timer
 
     due = clock.now() + timedelta(seconds=lead_seconds)
     due = due.replace(microsecond=0) + timedelta(seconds=1)
@@ -535,6 +535,9 @@ def _prepare_timer_burst(svc: Any, count: int, lead_seconds: float) -> datetime:
         for chunk in range(0, len(rows), 2000):
             ids += session.scalars(insert(Instance).returning(Instance.id, sort_by_parameter_order=True),
                                    rows[chunk:chunk + 2000]).all()
+        states = [{"instance_id": iid, "state": template.state} for iid in ids]
+        for chunk in range(0, len(states), 2000):
+            session.execute(insert(InstanceState), states[chunk:chunk + 2000])
         timers = [{"instance_id": iid, "task_id": timer.task_id, "name": timer.name, "due_at": timer.due_at,
                    "state": "waiting"} for iid in ids]
         for chunk in range(0, len(timers), 2000):
@@ -697,9 +700,8 @@ def _template_tasks(svc: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
 
     def at_handle(instance_id: int) -> None:
         with svc.db.read() as session:
-            from sqlalchemy.orm import undefer
-
-            inst = session.get(Instance, instance_id, options=[undefer(Instance.state)])
+            inst = session.get(Instance, instance_id)
+            captured["state"] = inst.state
             captured["instance"] = inst
 
     iid = drive_service(svc.runtime, actors, petition_start(), petition_steps(), at_handle)
@@ -708,7 +710,7 @@ def _template_tasks(svc: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
     inst = captured["instance"]
     columns = {c.key: getattr(inst, c.key) for c in Instance.__table__.columns}
     task_columns = {k: {c.key: getattr(t, c.key) for c in HumanTask.__table__.columns} for k, t in tasks.items()}
-    return columns, task_columns, inst.state
+    return columns, task_columns, captured["state"]
 
 
 def _bulk_insert(svc: Any, table: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -806,7 +808,7 @@ def fill_inbox(svc: Any, rows: int, full_state: bool = True, seed: int = 2026030
 def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: int, inst_tpl: dict[str, Any],
                task_tpl: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:
     from service.runtime import NO_DUE_DATE
-    from service.store.models import HumanTask, Instance, TaskCandidate
+    from service.store.models import HumanTask, Instance, InstanceState, TaskCandidate
 
     order = [s for s, _w in INBOX_STEPS]
     weights = [w for _s, w in INBOX_STEPS]
@@ -826,6 +828,7 @@ def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: in
         inst_rows: list[tuple[Any, ...]] = []
         task_rows: list[tuple[Any, ...]] = []
         cand_rows: list[tuple[Any, ...]] = []
+        state_rows: list[tuple[Any, ...]] = []
         for i in range(base, min(base + chunk, rows)):
             iid = first_id + i
             started_dt = now - timedelta(days=rng.uniform(0, 120))
@@ -837,7 +840,8 @@ def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: in
             group = rng.choice(HANDLING_GROUPS) if position >= handle_at else None
             business_key = f"XF-{now.year - 1 if i % 3 == 0 else now.year}-B{i:07d}"
             row = inst_base[:]
-            for key, value in (("id", iid), ("business_key", business_key), ("state", state),
+            state_rows.append((iid, state))
+            for key, value in (("id", iid), ("business_key", business_key),
                                ("status", "running"), ("started_at", started), ("updated_at", started),
                                ("last_step_at", next_day), ("completed_at", None), ("due_at", due),
                                ("handling_group", group), ("version", 1 + position)):
@@ -873,6 +877,7 @@ def _fill_rows(svc: Any, rows: int, rng: random.Random, state: str, first_id: in
                 cand_rows.append((task_id, g, task_due or NO_DUE_DATE, next_day))
                 counts[g] = counts.get(g, 0) + 1
         _bulk_insert(svc, Instance.__table__, inst_cols, inst_rows)
+        _bulk_insert(svc, InstanceState.__table__, ["instance_id", "state"], state_rows)
         _bulk_insert(svc, HumanTask.__table__, task_cols, task_rows)
         _bulk_insert(svc, TaskCandidate.__table__, ["task_id", "group_key", "due_sort", "created_at"], cand_rows)
 

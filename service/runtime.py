@@ -35,7 +35,7 @@ from service.engine import (
 from service.errors import Conflict, EngineFailure, Forbidden, GovFlowError, Invalid, NotFound
 from service.forms import FormRegistry
 from service.store.db import Database
-from service.store.models import Group, History, HumanTask, Instance, TaskCandidate, Timer
+from service.store.models import Group, History, HumanTask, Instance, InstanceState, TaskCandidate, Timer
 from workflows import module_for
 
 log = logging.getLogger(__name__)
@@ -204,15 +204,19 @@ class Runtime:
         result = session.execute(
             update(Instance)
             .where(Instance.id == inst.id, Instance.version == inst.version)
-            .values(state=state, version=inst.version + 1, updated_at=now, last_step_at=now,
+            .values(version=inst.version + 1, updated_at=now, last_step_at=now,
                     serializer_version=SERIALIZER_VERSION, **values)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
             raise Conflict("该案件已被他人同时处理，请刷新后重试")
-        for key, value in {"version": inst.version + 1, "state": state, "updated_at": now,
-                           "last_step_at": now, **values}.items():
+        session.execute(update(InstanceState).where(InstanceState.instance_id == inst.id).values(state=state)
+                        .execution_options(synchronize_session=False))
+        for key, value in {"version": inst.version + 1, "updated_at": now, "last_step_at": now,
+                           **values}.items():
             set_committed_value(inst, key, value)
+        if "state_row" in inst.__dict__ and inst.state_row is not None:
+            set_committed_value(inst.state_row, "state", state)
         self._project(session, inst, wf, now)
 
     def _load(self, session: Session, inst: Instance) -> tuple[BpmnWorkflow, ProcessModel]:

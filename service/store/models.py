@@ -115,9 +115,29 @@ class Instance(Base):
     listed: Mapped[bool] = mapped_column(Boolean, default=False)
     listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Last, and loaded only when asked for: list queries never read the engine state.
     serializer_version: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(Text, deferred=True)
+    # The engine state lives in its own table: list scans read small rows only.
+    state_row: Mapped[InstanceState] = relationship(lazy="select", uselist=False, cascade="all, delete-orphan")
+
+    @property
+    def state(self) -> str:
+        return self.state_row.state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if self.state_row is None:
+            self.state_row = InstanceState(state=value)
+        else:
+            self.state_row.state = value
+
+
+class InstanceState(Base):
+    """The serialized SpiffWorkflow state of one instance (without the process definition)."""
+
+    __tablename__ = "instance_states"
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
 
 
 class HumanTask(Base):

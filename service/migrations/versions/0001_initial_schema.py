@@ -104,7 +104,6 @@ def upgrade() -> None:
     sa.Column('listed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.Column('serializer_version', sa.String(length=16), nullable=False),
-    sa.Column('state', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['definitions.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('business_key'),
@@ -118,6 +117,12 @@ def upgrade() -> None:
         batch_op.create_index('ix_instances_status_due', ['status', 'due_at'], unique=False)
         batch_op.create_index('ix_instances_status_last_step', ['status', 'last_step_at'], unique=False)
 
+    op.create_table('instance_states',
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['instances.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('instance_id')
+    )
     op.create_table('user_groups',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('group_key', sa.String(length=64), nullable=False),
@@ -279,6 +284,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_task_candidates_inbox')
 
     op.drop_table('task_candidates')
+    op.drop_table('instance_states')
     op.drop_table('notice_reads')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_state')
