@@ -91,7 +91,11 @@ class Sequence(Base):
 class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
-        Index("ix_instances_process_status", "process_key", "status"),
+        # (filter, id): lists are newest-first by id, so each filter reads its index backwards
+        # and stops at the page size instead of sorting every match.
+        Index("ix_instances_process_status", "process_key", "status", "id"),
+        Index("ix_instances_process_id", "process_key", "id"),
+        Index("ix_instances_status_id", "status", "id"),
         Index("ix_instances_status_due", "status", "due_at"),
         Index("ix_instances_status_last_step", "status", "last_step_at"),
         UniqueConstraint("idempotency_key", name="uq_instances_idempotency_key"),
