@@ -248,17 +248,21 @@ def _reset_virtual_clock() -> Any:
     clock.set_offset(timedelta(0))
 
 
-PETITION = {
-    "received_at": "2026-03-02T09:00:00+08:00",
-    "channel": "来信",
-    "people_count": 1,
-    "petitioner_name": "张三",
-    "petitioner_id_number": "530102199001011234",
-    "petitioner_phone": "13812345678",
-    "petitioner_address": "云南省临沧市临翔区南塘街1号",
-    "subject": "反映某公司拖欠工资",
-    "content": "某公司拖欠工资三个月，请求督促解决。",
-}
+def _petition_sample() -> dict[str, Any]:
+    from service.bench import PETITION_BASE  # the bench drives the same sample petition
+
+    return {"received_at": "2026-03-02T09:00:00+08:00", **PETITION_BASE}
+
+
+PETITION = _petition_sample()
+
+
+@pytest.fixture
+def page_app(sqlite_app: Any) -> Any:
+    """The demo app on SQLite, forms posted without CSRF tokens (one test proves CSRF apart)."""
+    sqlite_app.config["WTF_CSRF_ENABLED"] = False
+    sqlite_app.config["TESTING"] = True
+    return sqlite_app
 
 
 def pin_clock(at: Any) -> None:

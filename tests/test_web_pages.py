@@ -22,11 +22,8 @@ PETITION = {
 
 
 @pytest.fixture
-def app(sqlite_app: Any) -> Any:
-    """The demo app on SQLite, forms posted without CSRF tokens (one test proves CSRF apart)."""
-    sqlite_app.config["WTF_CSRF_ENABLED"] = False
-    sqlite_app.config["TESTING"] = True
-    return sqlite_app
+def app(page_app: Any) -> Any:
+    return page_app
 
 
 @pytest.fixture
