@@ -18,6 +18,9 @@ class ModelCache:
         self._models: dict[int, ProcessModel] = {}
         self._lock = threading.Lock()
 
+    def cached(self, definition_id: int) -> ProcessModel | None:
+        return self._models.get(definition_id)
+
     def by_id(self, session: Session, definition_id: int) -> ProcessModel:
         """The parsed model of a definition version; the database is read only on a miss."""
         cached = self._models.get(definition_id)

@@ -7,13 +7,17 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.actors import Actor
-from service.store.models import Delivery, Group, Instance, Notice, NoticeRead, Supervision, User, UserGroup
+from service.store.db import RawTx
+from service.store.models import Group, Notice, NoticeRead
+
+if TYPE_CHECKING:
+    from service.store.db import Database
 from workflows import module_for
 
 KINDS = {
@@ -67,37 +71,64 @@ def render(process_key: str, kind: str, fields: dict[str, Any], names: dict[str,
     return f"【{KINDS.get(kind, kind)}】{fields.get('business_key', '')}"
 
 
-def write(session: Session, inst: Instance, items: list[dict[str, Any]], now: datetime,
-          by: str | None, task_id: str | None = None) -> list[Notice]:
-    """Write queued notices (one per recipient), their deliveries and a supervision-log row."""
+class CaseRef(Protocol):
+    id: int
+    process_key: str
+    business_key: str
+
+
+_NEW_NOTICE = (
+    "INSERT INTO notices (kind, instance_id, task_id, recipient_user, recipient_group, text, created_at, "
+    "created_by, dedup_key) VALUES (:kind, :instance_id, :task_id, :user, :group, :text, :now, :by, :dedup) "
+    "RETURNING id"
+)
+_NEW_LOG = (
+    "INSERT INTO supervision_log (instance_id, at, kind, username, group_key, text) "
+    "VALUES (:instance_id, :now, :kind, :by, :groups, :text)"
+)
+_USER_ADDRESSES = "SELECT active, email, phone FROM users WHERE username = :name"
+_GROUP_ADDRESSES = (
+    "SELECT u.active, u.email, u.phone FROM users u JOIN user_groups g ON g.user_id = u.id WHERE g.group_key = :name"
+)
+_NEW_DELIVERY = (
+    "INSERT INTO deliveries (notice_id, channel, address, state, attempts) VALUES (:notice_id, :channel, :address, "
+    "'pending', 0)"
+)
+
+
+def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str, Any]], now: datetime,
+          by: str | None, task_id: str | None = None) -> int:
+    """Write queued notices (one per recipient), their deliveries and a supervision-log row, in
+    the transaction `tx` of the step that raised them. Returns how many notices were written."""
     if not items:
-        return []
-    names = group_names(session)
-    written: list[Notice] = []
+        return 0
+    sql = db.sql
+    names = {key: name for key, name in sql.rows(tx, "SELECT key, name FROM groups")}
+    written = 0
     for item in items:
-        text = render(inst.process_key, item["kind"], {"business_key": inst.business_key, **item["fields"]},
+        text = render(case.process_key, item["kind"], {"business_key": case.business_key, **item["fields"]},
                       names, now)
         if text is None:
             continue
         recipients = item["recipients"]
-        dedup = {t: _dedup_key(inst, item, t) for t in recipients}
-        if any(dedup.values()):
-            seen = set(session.scalars(select(Notice.dedup_key).where(
-                Notice.dedup_key.in_([k for k in dedup.values() if k]))))
+        dedup = {t: _dedup_key(case, item, t) for t in recipients}
+        keys = [k for k in dedup.values() if k]
+        if keys:
+            marks, params = sql.in_list("k", keys)
+            seen = {r[0] for r in sql.rows(tx, f"SELECT dedup_key FROM notices WHERE dedup_key IN ({marks})", params)}
             recipients = [t for t in recipients if dedup[t] is None or dedup[t] not in seen]
         if not recipients:
             continue
         for target in recipients:
             user = target[5:] if target.startswith("user:") else None
-            notice = Notice(kind=item["kind"], instance_id=inst.id, task_id=task_id, text=text, created_at=now,
-                            created_by=by, recipient_user=user, recipient_group=None if user else target,
-                            dedup_key=dedup[target])
-            session.add(notice)
-            written.append(notice)
-        session.add(Supervision(instance_id=inst.id, at=now, kind=item["kind"], username=by,
-                                group_key=",".join(recipients), text=text))
-    session.flush()
-    _queue_deliveries(session, written)
+            notice_id = sql.rows(tx, _NEW_NOTICE, {
+                "kind": item["kind"], "instance_id": case.id, "task_id": task_id, "user": user,
+                "group": None if user else target, "text": text, "now": sql.when(now), "by": by,
+                "dedup": dedup[target]})[0][0]
+            _queue_deliveries(db, tx, int(notice_id), user, None if user else target)
+            written += 1
+        sql.run(tx, _NEW_LOG, {"instance_id": case.id, "now": sql.when(now), "kind": item["kind"], "by": by,
+                               "groups": ",".join(recipients), "text": text})
     return written
 
 
@@ -106,7 +137,7 @@ def write(session: Session, inst: Instance, items: list[dict[str, Any]], now: da
 DEDUPLICATED_KINDS = frozenset({"reminder", "urge", "report_required", "investigation"})
 
 
-def _dedup_key(inst: Instance, item: dict[str, Any], target: str) -> str | None:
+def _dedup_key(inst: CaseRef, item: dict[str, Any], target: str) -> str | None:
     due = item["fields"].get("due_at")
     if item["kind"] not in DEDUPLICATED_KINDS or not due:
         return None
@@ -115,20 +146,18 @@ def _dedup_key(inst: Instance, item: dict[str, Any], target: str) -> str | None:
     return f"{inst.id}:{item['kind']}:{stage}:{step}:{target}:{due}"[:200]
 
 
-def _queue_deliveries(session: Session, notices: list[Notice]) -> None:
-    for notice in notices:
-        if notice.recipient_user:
-            users = session.scalars(select(User).where(User.username == notice.recipient_user))
-        else:
-            users = session.scalars(
-                select(User).join(UserGroup, UserGroup.user_id == User.id)
-                .where(UserGroup.group_key == notice.recipient_group)
-            )
-        for user in users:
-            if user.active and user.email:
-                session.add(Delivery(notice_id=notice.id, channel="email", address=user.email, state="pending"))
-            if user.active and user.phone:
-                session.add(Delivery(notice_id=notice.id, channel="sms", address=user.phone, state="pending"))
+def _queue_deliveries(db: Database, tx: Session | RawTx, notice_id: int, user: str | None,
+                      group: str | None) -> None:
+    """Outbox rows for every active recipient with an e-mail address or a phone number."""
+    sql = db.sql
+    people = sql.rows(tx, _USER_ADDRESSES, {"name": user}) if user else sql.rows(tx, _GROUP_ADDRESSES, {"name": group})
+    rows = []
+    for active, email, phone in people:
+        if active and email:
+            rows.append({"notice_id": notice_id, "channel": "email", "address": email})
+        if active and phone:
+            rows.append({"notice_id": notice_id, "channel": "sms", "address": phone})
+    sql.many(tx, _NEW_DELIVERY, rows)
 
 
 def _mine(actor: Actor) -> Any:

@@ -122,11 +122,11 @@ def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> d
         fields = {"subject": inst.title, "unit": inst.handling_group or "",
                   "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
                   "comment": comment.strip()}
-        written = notices.write(session, inst, [{"kind": "manual_urge", "recipients": targets, "fields": fields}],
-                                now, actor.username)
+        written = notices.write(db, session, inst, [{"kind": "manual_urge", "recipients": targets,
+                                                     "fields": fields}], now, actor.username)
         session.add(History(instance_id=inst.id, at=now, username=actor.username, action="urge",
                             comment=comment.strip()))
-        return {"id": inst.id, "notices": len(written), "recipients": targets}
+        return {"id": inst.id, "notices": written, "recipients": targets}
 
 
 def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None, actor: Actor) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None
                       "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
                       "comment": f"：{comment}" if comment else ""}
             targets = [inst.handling_group] if inst.handling_group else ["xfk"]
-            notices.write(session, inst, [{"kind": "listed", "recipients": targets, "fields": fields}],
+            notices.write(db, session, inst, [{"kind": "listed", "recipients": targets, "fields": fields}],
                           now, actor.username)
         else:
             session.add(Supervision(instance_id=inst.id, at=now, kind="unlisted", username=actor.username,

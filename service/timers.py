@@ -9,11 +9,14 @@ import time
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from service import calendar, config_store, senders
+from service import calendar, clock, config_store, senders
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
-BATCH = 200
+# Timers fired per transaction: small enough that a batch commits within a fraction of a
+# second (its rows become visible, SQLite's write lock is released), large enough to share
+# the transaction's cost.
+BATCH = 50
 CALENDAR_REFRESH_SECONDS = 30.0
 
 
@@ -46,11 +49,30 @@ def _optimize_hourly(runtime: Runtime) -> None:
         runtime.db.optimize()
 
 
-def poll(runtime: Runtime) -> int:
+def fire_until(runtime: Runtime, horizon: float) -> int:
+    """Fire what is due, then what falls due before `horizon` (time.monotonic()) at its moment,
+    so a timer is late by the firing time, not by up to one poll interval."""
+    fired = fire_all_due(runtime)
+    while True:
+        upcoming = runtime.next_timer_due()
+        if upcoming is None:
+            return fired
+        wait = (upcoming - clock.now()).total_seconds()
+        if wait > horizon - time.monotonic():
+            return fired
+        if wait > 0:
+            time.sleep(wait)
+        batch = fire_all_due(runtime)
+        if batch == 0 and wait <= 0:
+            return fired  # due but not firing (a failing step): the next poll retries it
+        fired += batch
+
+
+def poll(runtime: Runtime, interval_seconds: float = 1.0) -> int:
     try:
         refresh_shared(runtime)
         _optimize_hourly(runtime)
-        fired = fire_all_due(runtime)
+        fired = fire_until(runtime, time.monotonic() + interval_seconds * 0.9)
         senders.deliver_pending(runtime.db)
         return fired
     except Exception:  # noqa: BLE001 - the scheduler must survive a database outage
@@ -62,7 +84,7 @@ def start_scheduler(runtime: Runtime, interval_seconds: float = 1.0) -> Backgrou
     senders.configure_from_env()
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(
-        poll, "interval", args=[runtime], seconds=interval_seconds, id="govflow-timers",
+        poll, "interval", args=[runtime, interval_seconds], seconds=interval_seconds, id="govflow-timers",
         max_instances=1, coalesce=True, misfire_grace_time=None,
     )
     scheduler.start()

@@ -13,16 +13,55 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
+from SpiffWorkflow.task import Task
+
+
+def _task_dict(task: Task, convert: Any, ids: dict[UUID, str]) -> dict[str, Any]:
+    """What SpiffWorkflow's TaskConverter writes (data stored as a delta from the parent's),
+    built directly: the generic registry walk costs more than the workflow step it saves."""
+    parent_id = task._parent
+    parent = task.workflow.tasks.get(parent_id) if parent_id is not None else None
+    if parent is None:
+        data, delta = task.data, {}
+    else:
+        before, after = parent.data, task.data
+        data = {}
+        delta = {
+            "updates": {k: v for k, v in after.items() if k not in before or v != before[k]},
+            "deletions": [k for k in before if k not in after],
+        }
+    return {
+        "id": ids[task.id],
+        "parent": ids[parent_id] if parent is not None else None,
+        "children": [ids.get(child) or str(child) for child in task._children],
+        "last_state_change": task.last_state_change,
+        "state": task.state,
+        "task_spec": task.task_spec.name,
+        "triggered": task.triggered,
+        "internal_data": convert(task.internal_data) if task.internal_data else {},
+        "data": data,
+        "delta": delta,
+        "typename": "Task",
+    }
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leaves the process spec out of the dict and takes it back from the caller."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return dct
+        registry = self.registry
+        ids = {k: str(k) for k in workflow.tasks}  # each id is written three times: as id, parent, child
+        return {
+            "data": registry.convert(registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": {ids[k]: _task_dict(t, registry.convert, ids) for k, t in workflow.tasks.items()},
+            "root": ids.get(workflow.task_tree.id) or str(workflow.task_tree.id),
+            "subprocesses": self.mapping_to_dict(workflow.subprocesses),
+            "bpmn_events": registry.convert(workflow.bpmn_events),
+        }
 
     def from_dict(self, dct: dict[str, Any], **kwargs: Any) -> BpmnWorkflow:  # type: ignore[override]
         spec: BpmnProcessSpec = kwargs["spec"]
