@@ -129,7 +129,23 @@ class Step:
     values: dict[str, Any]
     ready: dict[str, dict[str, Any]]
     timers: dict[str, tuple[datetime, str]]
+    # What the database holds for the version read (the projections are written with every
+    # state, so they are the workflow's before this command ran): open task ids, waiting timers.
+    before: Before
+    closed: list[str] = field(default_factory=list)  # tasks this command closed: candidates go
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Before:
+    """The projections as of the version a command read, minus what the command itself closed."""
+
+    ready: set[str] = field(default_factory=set)
+    timers: dict[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, wf: BpmnWorkflow) -> Before:
+        return cls(set(ready_user_tasks(wf)), {task_id: due for task_id, (due, _name) in _waiting_dues(wf).items()})
 
 
 # ----- the statements of the hot path (service.store.fastsql) ---------------------------------
@@ -148,7 +164,6 @@ _CLOSE_TASK = (
     "UPDATE human_tasks SET state = 'completed', completed_at = :now, completed_by = :user "
     "WHERE id = :id AND state = 'open' AND (assignee IS NULL OR assignee = :user)"
 )
-_DROP_CANDIDATES = "DELETE FROM task_candidates WHERE task_id = :id"
 _SAVE_CASE = (
     "UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, "
     "serializer_version = :serializer, status = :status, completed_at = :completed_at, "
@@ -167,10 +182,7 @@ _NEW_CASE = (
     ":completed_at, :due_at, :handling_group, :listed, :serializer) RETURNING id"
 )
 _NEW_STATE = "INSERT INTO instance_states (instance_id, state) VALUES (:id, :state)"
-_OPEN_TASKS = (
-    "SELECT id, bpmn_id, name, candidate_groups, assignee FROM human_tasks "
-    "WHERE instance_id = :id AND state = 'open'"
-)
+_OPEN_BY_ID = "SELECT id, bpmn_id, name, candidate_groups, assignee FROM human_tasks WHERE id IN"
 _NEW_TASK = (
     "INSERT INTO human_tasks (id, instance_id, process_key, business_key, bpmn_id, name, form_key, "
     "candidate_groups, assignee, state, created_at, due_at) VALUES (:id, :instance_id, :process_key, "
@@ -180,12 +192,13 @@ _NEW_CANDIDATE = (
     "INSERT INTO task_candidates (task_id, group_key, due_sort, created_at) "
     "VALUES (:task_id, :group_key, :due_sort, :now)"
 )
-_WAITING_TIMERS = "SELECT task_id, id, due_at FROM timers WHERE instance_id = :id AND state = 'waiting'"
 _NEW_TIMER = (
     "INSERT INTO timers (instance_id, task_id, name, due_at, state) "
     "VALUES (:instance_id, :task_id, :name, :due_at, 'waiting')"
 )
-_MOVE_TIMER = "UPDATE timers SET due_at = :due_at WHERE id = :id"
+_MOVE_TIMER = (
+    "UPDATE timers SET due_at = :due_at WHERE instance_id = :id AND task_id = :task_id AND state = 'waiting'"
+)
 _NEW_HISTORY = (
     "INSERT INTO history (instance_id, at, username, action, task_bpmn_id, task_name, task_id, data_before, "
     "data_after, comment) VALUES (:instance_id, :at, :username, :action, :task_bpmn_id, :task_name, :task_id, "
@@ -313,86 +326,96 @@ class Runtime:
             "title": str(data.get("subject") or data.get("title") or "")[:256],
         }
 
-    def _step(self, case: CaseRef, wf: BpmnWorkflow, now: datetime) -> Step:
+    def _step(self, case: CaseRef, wf: BpmnWorkflow, now: datetime, before: Before) -> Step:
         """Serialize and project the workflow (outside the write transaction)."""
-        timers: dict[str, tuple[datetime, str]] = {}
-        for task_id, (task, definition, name) in waiting_timers(wf).items():
-            due_at = _timer_due(task, definition)
-            if due_at is not None:
-                timers[task_id] = (due_at, name)
         return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
                     values=self._instance_values(case.process_key, wf, now),
-                    ready={tid: user_task_meta(t) for tid, t in ready_user_tasks(wf).items()}, timers=timers)
+                    ready={tid: user_task_meta(t) for tid, t in ready_user_tasks(wf).items()},
+                    timers=_waiting_dues(wf), before=before)
 
     # ----- writing ----------------------------------------------------------------------------
 
-    def _save(self, session: Session | RawTx, step: Step) -> list[dict[str, Any]]:
-        """One guarded UPDATE writes the state's projected columns: it only matches the version
-        that was read, so a concurrent step makes it match nothing (409). Then the state, the
-        projections and the history. Returns the instance's open tasks."""
+    def _save(self, session: Session | RawTx, step: Step,
+              guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[dict[str, Any]]:
+        """Write the step. The instance UPDATE only matches the version that was read, so a
+        concurrent step makes it match nothing (409); `guards` are further statements that must
+        match one row each, checked first (sql, params, the conflict's message). Everything is
+        sent as one batch (PostgreSQL: one round trip) and the counts are checked after it; a
+        failed check raises, and the caller's transaction rolls all of it back."""
         case, values = step.case, step.values
         sql = self.sql
-        saved = sql.run(session, _SAVE_CASE, {
-            "id": case.id, "version": case.version, "new_version": case.version + 1, "now": sql.when(step.now),
-            "serializer": SERIALIZER_VERSION, "status": values["status"],
-            "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
-            "due_at": sql.when(values["due_at"]), "title": values["title"],
-        })
-        if saved != 1:
-            raise Conflict("该案件已被他人同时处理，请刷新后重试")
-        sql.run(session, _SAVE_STATE, {"id": case.id, "state": step.state})
+        with sql.batch(session):
+            checks = [(sql.counted(session, statement, params), message) for statement, params, message in guards]
+            checks.append((sql.counted(session, _SAVE_CASE, {
+                "id": case.id, "version": case.version, "new_version": case.version + 1,
+                "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
+                "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
+                "due_at": sql.when(values["due_at"]), "title": values["title"],
+            }), "该案件已被他人同时处理，请刷新后重试"))
+            sql.run(session, _SAVE_STATE, {"id": case.id, "state": step.state})
+            opened = self._project(session, step)
+            sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+        for count, message in checks:
+            if count() != 1:
+                raise Conflict(message)
         case.version += 1
         case.status = values["status"]
-        open_tasks = self._project(session, step)
-        sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
-        return open_tasks
+        kept = [tid for tid in step.before.ready if tid in step.ready]
+        return [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
+                 "assignee": r[4]} for r in self._open_rows(session, kept)] + opened
+
+    def _open_rows(self, session: Session | RawTx, task_ids: list[str]) -> list[tuple[Any, ...]]:
+        if not task_ids:
+            return []
+        marks, params = self.sql.in_list("t", task_ids)
+        return self.sql.rows(session, f"{_OPEN_BY_ID} ({marks}) AND state = 'open'", params)
 
     def _project(self, session: Session | RawTx, step: Step) -> list[dict[str, Any]]:
-        """Bring the open-task and waiting-timer rows in line with the workflow."""
-        sql, case = self.sql, step.case
+        """Bring the open-task and waiting-timer rows in line with the workflow (the rows as they
+        were are `step.before`); returns the tasks it opened."""
+        sql, case, before = self.sql, step.case, step.before
         now = sql.when(step.now)
-        rows = sql.rows(session, _OPEN_TASKS, {"id": case.id})
-        open_ids = {r[0] for r in rows}
-        gone = sorted(open_ids - step.ready.keys())
+        gone = sorted(before.ready - step.ready.keys())
         if gone:
             marks, params = sql.in_list("t", gone)
-            sql.run(session, f"UPDATE human_tasks SET state = 'cancelled', completed_at = :now WHERE id IN ({marks})",
-                    {**params, "now": now})
+            sql.run(session, f"UPDATE human_tasks SET state = 'cancelled', completed_at = :now WHERE id IN ({marks}) "
+                             "AND state = 'open'", {**params, "now": now})
+        dropped = gone + step.closed
+        if dropped:
+            marks, params = sql.in_list("t", dropped)
             sql.run(session, f"DELETE FROM task_candidates WHERE task_id IN ({marks})", params)
-        open_tasks = [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
-                       "assignee": r[4]} for r in rows if r[0] not in gone]
-        tasks, candidates = [], []
+        opened, tasks, candidates = [], [], []
         for task_id, meta in step.ready.items():
-            if task_id in open_ids:
+            if task_id in before.ready:
                 continue
-            groups = list(dict.fromkeys(meta["candidate_groups"]))
             tasks.append({"id": task_id, "instance_id": case.id, "process_key": case.process_key,
                           "business_key": case.business_key, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
                           "form_key": meta["form_key"], "candidate_groups": ",".join(meta["candidate_groups"]),
                           "assignee": meta["assignee"], "now": now, "due_at": sql.when(meta["due_at"])})
             due_sort = sql.when(meta["due_at"] or NO_DUE_DATE)
-            candidates += [{"task_id": task_id, "group_key": g, "due_sort": due_sort, "now": now} for g in groups]
-            open_tasks.append({"id": task_id, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
-                               "candidate_groups": [g for g in meta["candidate_groups"] if g],
-                               "assignee": meta["assignee"]})
+            candidates += [{"task_id": task_id, "group_key": g, "due_sort": due_sort, "now": now}
+                           for g in dict.fromkeys(meta["candidate_groups"])]
+            opened.append({"id": task_id, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
+                           "candidate_groups": [g for g in meta["candidate_groups"] if g], "assignee": meta["assignee"]})
         sql.many(session, _NEW_TASK, tasks)
         sql.many(session, _NEW_CANDIDATE, candidates)
 
-        stored = {r[0]: (r[1], r[2]) for r in sql.rows(session, _WAITING_TIMERS, {"id": case.id})}
-        stale = [timer_id for task_id, (timer_id, _due) in stored.items() if task_id not in step.timers]
+        stale = [task_id for task_id in before.timers if task_id not in step.timers]
         if stale:
             marks, params = sql.in_list("t", stale)
-            sql.run(session, f"UPDATE timers SET state = 'cancelled' WHERE id IN ({marks})", params)
+            sql.run(session, f"UPDATE timers SET state = 'cancelled' WHERE instance_id = :id AND task_id IN ({marks}) "
+                             "AND state = 'waiting'", {**params, "id": case.id})
         new_timers, moved = [], []
         for task_id, (due_at, name) in step.timers.items():
-            due = sql.when(due_at)
-            if task_id not in stored:
-                new_timers.append({"instance_id": case.id, "task_id": task_id, "name": name, "due_at": due})
-            elif stored[task_id][1] != due:
-                moved.append({"id": stored[task_id][0], "due_at": due})
+            if task_id not in before.timers:
+                new_timers.append({"instance_id": case.id, "task_id": task_id, "name": name,
+                                   "due_at": sql.when(due_at)})
+            elif before.timers[task_id] != due_at:
+                moved.append({"id": case.id, "task_id": task_id, "due_at": sql.when(due_at)})
         sql.many(session, _NEW_TIMER, new_timers)
-        sql.many(session, _MOVE_TIMER, moved)
-        return open_tasks
+        for row in moved:
+            sql.run(session, _MOVE_TIMER, row)
+        return opened
 
     def _finish(self, step: Step, username: str, action: str, **columns: Any) -> None:
         """Queue the command's history row (and the end row when the instance completed)."""
@@ -425,7 +448,7 @@ class Runtime:
                 task.data.update(data)
             outbox = self._run(wf, lambda: None)
             case = CaseRef(0, 1, definition_id, process_key, business_key, "running")
-            step = self._step(case, wf, now)
+            step = self._step(case, wf, now, Before())
             values = step.values
             case.id = int(sql.rows(session, _NEW_CASE, {
                 "definition_id": definition_id, "process_key": process_key, "business_key": business_key,
@@ -434,8 +457,9 @@ class Runtime:
                 "handling_group": values["handling_group"], "listed": False, "serializer": SERIALIZER_VERSION,
             })[0][0])
             case.status = values["status"]
-            sql.run(session, _NEW_STATE, {"id": case.id, "state": step.state})
-            open_tasks = self._project(session, step)
+            with sql.batch(session):
+                sql.run(session, _NEW_STATE, {"id": case.id, "state": step.state})
+                open_tasks = self._project(session, step)
             notices.write(self.db, session, case, outbox, now, actor.username)
             self._finish(step, actor.username, "start", task_name="登记", data_after=_json(data))
             sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
@@ -470,24 +494,24 @@ class Runtime:
                 raise Conflict("该任务已不在待办状态")
             before = dict(task.data)  # the task's own data: what this step decides on
             data = self._validate(form_key, data, bpmn_id, case.process_key, before)
+            rows_before = Before.of(wf)
+            rows_before.ready.discard(task_id)  # closed below, with its own guarded update
 
             def run() -> None:
                 task.data.update(data)
                 task.run()
 
             outbox = self._run(wf, run)
-            step = self._step(case, wf, now)
+            step = self._step(case, wf, now, rows_before)
+            step.closed.append(task_id)
             changed = {k: before.get(k) for k in data}
             self._finish(step, actor.username, "complete", task_bpmn_id=bpmn_id, task_name=name, task_id=task_id,
                          data_before=_json(changed), data_after=_json(data),
                          comment=str(data.get("comment")) if data.get("comment") else None)
             with self.db.raw() as session:
-                closed = self.sql.run(session, _CLOSE_TASK, {"id": task_id, "now": self.sql.when(now),
-                                                             "user": actor.username})
-                if closed != 1:
-                    raise Conflict("该任务已办理，不能重复提交")
-                self.sql.run(session, _DROP_CANDIDATES, {"id": task_id})
-                open_tasks = self._save(session, step)
+                close = (_CLOSE_TASK, {"id": task_id, "now": self.sql.when(now), "user": actor.username},
+                         "该任务已办理，不能重复提交")
+                open_tasks = self._save(session, step, (close,))
                 notices.write(self.db, session, case, outbox, now, actor.username, task_id)
         except BaseException:
             self.live.drop(case.id)
@@ -579,8 +603,9 @@ class Runtime:
                 event = MessageEventDefinition(name)
                 wf.catch(BpmnEvent(event, {"payload": payload or {}, "result_var": f"{name}_data"}))
 
+            rows_before = Before.of(wf)
             outbox = self._run(wf, run)
-            step = self._step(case, wf, now)
+            step = self._step(case, wf, now, rows_before)
             self._finish(step, actor.username, "message", task_name=name, data_after=_json(payload or {}))
             return step, outbox, lambda c: {"id": c.id, "status": c.status}, actor.username
 
@@ -619,6 +644,7 @@ class Runtime:
                 return None
             # Waiting tasks re-inherit their parents' data when refreshed, so every task that
             # carries a deadline key gets the new value, finished ones included.
+            rows_before = Before.of(wf)
             for task in wf.get_tasks():
                 for key, value in updated.items():
                     if key in task.data:
@@ -626,7 +652,7 @@ class Runtime:
             for task in tasks_in(wf, TaskState.WAITING):
                 task.internal_data.pop("event_value", None)
             outbox = self._run(wf, wf.refresh_timers)
-            step = self._step(case, wf, now)
+            step = self._step(case, wf, now, rows_before)
             self._finish(step, SYSTEM.username, "recalc", task_name="法定期限重新计算",
                          data_before=_json({k: data.get(k) for k in updated}), data_after=_json(updated),
                          comment="节假日安排变更，期限已重新计算")
@@ -694,8 +720,10 @@ class Runtime:
             return None
         case, wf = self._workflow(session, CaseRef(*found[0]))
         try:
+            rows_before = Before.of(wf)
+            rows_before.timers.pop(task_id, None)  # its row was just marked fired
             outbox = self._run(wf, wf.refresh_timers)
-            step = self._step(case, wf, now)
+            step = self._step(case, wf, now, rows_before)
             self._finish(step, SYSTEM.username, "timer", task_name=name, task_id=task_id)
             self._save(session, step)
             notices.write(self.db, session, case, outbox, now, SYSTEM.username, task_id)
@@ -728,6 +756,16 @@ def waiting_timers(wf: BpmnWorkflow) -> dict[str, tuple[Task, TimerEventDefiniti
                 if isinstance(item, TimerEventDefinition):
                     target = spec.outputs[index] if index < len(spec.outputs) else spec
                     found[str(task.id)] = (task, item, target.bpmn_name or target.bpmn_id or spec.name)
+    return found
+
+
+def _waiting_dues(wf: BpmnWorkflow) -> dict[str, tuple[datetime, str]]:
+    """Waiting timers by task id: (due, name), as the timers table holds them."""
+    found: dict[str, tuple[datetime, str]] = {}
+    for task_id, (task, definition, name) in waiting_timers(wf).items():
+        due_at = _timer_due(task, definition)
+        if due_at is not None:
+            found[task_id] = (due_at, name)
     return found
 
 

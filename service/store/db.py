@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cached_property
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -70,6 +71,33 @@ class RawTx:
         return None
 
 
+# A pooled connection idle this long is pinged before use (pre-ping); one handed back moments
+# ago is not: under load that saves a round trip per transaction, and a connection that died
+# in the meantime fails its first statement, is dropped from the pool and the request gets 503.
+PING_IDLE_SECONDS = 1.0
+
+
+def _postgresql_engine(url: str, **options: Any) -> Engine:
+    engine = create_engine(url, pool_size=10, max_overflow=20, **options)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool drops this connection and checks out (or opens) another.
+            raise DisconnectionError(f"stale connection: {exc}") from exc
+
+    return engine
+
+
 class Database:
     """Owns the engines; `write()` and `read()` give one transaction each."""
 
@@ -83,11 +111,10 @@ class Database:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = _postgresql_engine(url)
             # Reads run in autocommit: each SELECT is its own snapshot, as under READ COMMITTED
             # anyway, without the BEGIN and ROLLBACK round trips around it.
-            self.read_engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                                             isolation_level="AUTOCOMMIT")
+            self.read_engine = _postgresql_engine(url, isolation_level="AUTOCOMMIT")
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 

@@ -10,7 +10,8 @@ written here read back exactly like rows the ORM wrote."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +101,32 @@ class FastSql:
                 cur.executemany(self._text(sql), params)
         except Exception as exc:
             raise self._fail(session, sql, params, exc) from exc
+
+    def counted(self, handle: Session | RawTx, sql: str, params: dict[str, Any]) -> Callable[[], int]:
+        """Execute a statement whose row count is read later: inside a PostgreSQL batch it is
+        known only when the batch ends (each such statement gets its own cursor)."""
+        if self.postgresql and isinstance(handle, RawTx):
+            cur = handle.fairy.driver_connection.cursor()
+            try:
+                cur.execute(self._text(sql), params)
+            except Exception as exc:
+                raise self._fail(handle, sql, params, exc) from exc
+            return lambda: int(cur.rowcount)
+        count = self.run(handle, sql, params)
+        return lambda: count
+
+    @contextmanager
+    def batch(self, handle: Session | RawTx) -> Iterator[None]:
+        """Statements whose answers nobody reads, sent together: on PostgreSQL a pipeline (one
+        round trip for all of them, errors raised at the end of the block); elsewhere as usual."""
+        if not self.postgresql or not isinstance(handle, RawTx):
+            yield
+            return
+        try:
+            with handle.fairy.driver_connection.pipeline():
+                yield
+        except Exception as exc:
+            raise self._fail(handle, "pipeline", None, exc) from exc
 
     def in_list(self, prefix: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
         """`:p0, :p1, …` placeholders and their parameters, for an IN (…) list."""
