@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +28,6 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service import clock, definitions, notices
@@ -133,6 +133,7 @@ class Step:
     # state, so they are the workflow's before this command ran): open task ids, waiting timers.
     before: Before
     closed: list[str] = field(default_factory=list)  # tasks this command closed: candidates go
+    opened: list[dict[str, Any]] = field(default_factory=list)  # tasks it opened (set when written)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -208,10 +209,15 @@ _DUE_TIMERS = (
     "SELECT id, instance_id, task_id, name FROM timers WHERE state = 'waiting' AND due_at <= :now "
     "ORDER BY due_at, id LIMIT :limit"
 )
+_CLAIM_TIMERS = (
+    "SELECT t.id, t.instance_id, t.task_id, t.name, i.version, i.definition_id, i.process_key, i.business_key, "
+    "i.status, s.state FROM timers t JOIN instances i ON i.id = t.instance_id "
+    "JOIN instance_states s ON s.instance_id = t.instance_id WHERE t.state = 'waiting' AND t.due_at <= :now"
+)
+_CLAIM_ORDER = " ORDER BY t.due_at, t.id LIMIT :limit"
 _FIRE_TIMER = (
     "UPDATE timers SET state = 'fired', fired_at = :now, lease_until = :lease WHERE id = :id AND state = 'waiting'"
 )
-_CANCEL_TIMER = "UPDATE timers SET state = 'cancelled' WHERE id = :id AND state = 'waiting'"
 _NEXT_DUE = "SELECT MIN(due_at) FROM timers WHERE state = 'waiting'"
 _LATEST_DEFINITION = "SELECT id FROM definitions WHERE key = :key ORDER BY version DESC LIMIT 1"
 
@@ -337,32 +343,44 @@ class Runtime:
 
     def _save(self, session: Session | RawTx, step: Step,
               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[dict[str, Any]]:
-        """Write the step. The instance UPDATE only matches the version that was read, so a
-        concurrent step makes it match nothing (409); `guards` are further statements that must
-        match one row each, checked first (sql, params, the conflict's message). Everything is
-        sent as one batch (PostgreSQL: one round trip) and the counts are checked after it; a
-        failed check raises, and the caller's transaction rolls all of it back."""
+        """Write the step as one batch (PostgreSQL: one round trip), then check its guards; a
+        failed check raises 409 and the caller's transaction rolls all of it back. Returns the
+        instance's open tasks."""
+        with self.sql.batch(session):
+            checks = self._write_step(session, step, guards)
+        self._settle(step, checks)
+        kept = [tid for tid in step.before.ready if tid in step.ready]
+        return [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
+                 "assignee": r[4]} for r in self._open_rows(session, kept)] + step.opened
+
+    def _write_step(self, session: Session | RawTx, step: Step,
+                    guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[tuple[Callable[[], int], str]]:
+        """Issue the step's statements; returns the row counts to check once they are known.
+
+        The instance UPDATE only matches the version that was read, so a concurrent step makes
+        it match nothing (409); `guards` are further statements that must match one row each
+        (sql, params, the conflict's message), checked first."""
         case, values = step.case, step.values
         sql = self.sql
-        with sql.batch(session):
-            checks = [(sql.counted(session, statement, params), message) for statement, params, message in guards]
-            checks.append((sql.counted(session, _SAVE_CASE, {
-                "id": case.id, "version": case.version, "new_version": case.version + 1,
-                "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
-                "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
-                "due_at": sql.when(values["due_at"]), "title": values["title"],
-            }), "该案件已被他人同时处理，请刷新后重试"))
-            sql.run(session, _SAVE_STATE, {"id": case.id, "state": step.state})
-            opened = self._project(session, step)
-            sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+        checks = [(sql.counted(session, statement, params), message) for statement, params, message in guards]
+        checks.append((sql.counted(session, _SAVE_CASE, {
+            "id": case.id, "version": case.version, "new_version": case.version + 1,
+            "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
+            "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
+            "due_at": sql.when(values["due_at"]), "title": values["title"],
+        }), "该案件已被他人同时处理，请刷新后重试"))
+        sql.run(session, _SAVE_STATE, {"id": case.id, "state": step.state})
+        step.opened = self._project(session, step)
+        sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+        return checks
+
+    @staticmethod
+    def _settle(step: Step, checks: list[tuple[Callable[[], int], str]]) -> None:
         for count, message in checks:
             if count() != 1:
                 raise Conflict(message)
-        case.version += 1
-        case.status = values["status"]
-        kept = [tid for tid in step.before.ready if tid in step.ready]
-        return [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
-                 "assignee": r[4]} for r in self._open_rows(session, kept)] + opened
+        step.case.version += 1
+        step.case.status = step.values["status"]
 
     def _open_rows(self, session: Session | RawTx, task_ids: list[str]) -> list[tuple[Any, ...]]:
         if not task_ids:
@@ -674,63 +692,100 @@ class Runtime:
         return None if value is None else clock.parse_datetime(value)
 
     def fire_due_timers(self, limit: int = 100, lease: timedelta = timedelta(seconds=60)) -> int:
-        """Fire up to `limit` due timers, oldest first, in one transaction: each row is claimed
+        """Fire up to `limit` due timers, oldest first, in one transaction: the rows are claimed
         (PostgreSQL: FOR UPDATE SKIP LOCKED, so other nodes take other rows; SQLite: the write
-        lock), fired through the engine and marked fired together. A timer whose step fails is
-        rolled back to its savepoint and stays waiting; the others still commit."""
-        now = clock.now()
+        lock), each fired through the engine, and all written and marked fired in one batch. If
+        any of them conflicts, the batch is rolled back and its timers are fired one by one, so
+        one case in trouble delays the others by a moment, never loses them."""
+        fired = 0
+        while fired < limit:
+            try:
+                count, deferred = self._fire_batch(limit - fired, lease)
+            except Conflict as exc:
+                log.info("timer batch rolled back (%s); firing its timers one by one", exc)
+                return fired + self._fire_one_by_one(limit - fired, lease)
+            fired += count
+            if not deferred or not count:
+                return fired
+        return fired
+
+    def _fire_one_by_one(self, limit: int, lease: timedelta) -> int:
+        fired = 0
+        for timer_id in self._due_ids(limit):
+            try:
+                fired += self._fire_batch(1, lease, timer_id)[0]
+            except Conflict:
+                log.warning("timer %s conflicted with another step; it fires at the next poll", timer_id)
+        return fired
+
+    def _due_ids(self, limit: int) -> list[int]:
+        with self.db.raw(write=False) as tx:
+            return [r[0] for r in self.sql.rows(tx, _DUE_TIMERS, {"now": self.sql.when(clock.now()), "limit": limit})]
+
+    def _fire_batch(self, limit: int, lease: timedelta, timer_id: int | None = None) -> tuple[int, int]:
+        """One transaction; returns (timers fired, timers left for the next batch because
+        another timer of their case fired in this one)."""
         sql = self.sql
-        query = _DUE_TIMERS + (" FOR UPDATE SKIP LOCKED" if sql.postgresql else "")
-        fired: list[tuple[CaseRef, BpmnWorkflow]] = []
+        query = _CLAIM_TIMERS + (" AND t.id = :timer_id" if timer_id is not None else "") + _CLAIM_ORDER
+        if sql.postgresql:
+            query += " FOR UPDATE OF t SKIP LOCKED"
+        done: list[tuple[Step, list[dict[str, Any]], int, str]] = []
         try:
             with self.db.raw() as tx:
-                for timer_id, instance_id, task_id, name in sql.rows(tx, query,
-                                                                     {"now": sql.when(now), "limit": limit}):
-                    sql.run(tx, "SAVEPOINT timer")
-                    try:
-                        # Each timer's own moment: fired_at (and its history row) say when it fired.
-                        result = self._fire(tx, timer_id, instance_id, task_id, name, clock.now(), lease)
-                        sql.run(tx, "RELEASE SAVEPOINT timer")
-                    except (Conflict, EngineFailure, NotFound, DBAPIError) as exc:
-                        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                            raise
-                        sql.run(tx, "ROLLBACK TO SAVEPOINT timer")
-                        sql.run(tx, "RELEASE SAVEPOINT timer")
-                        log.exception("timer %s could not fire; it stays waiting", timer_id)
+                claimed = sql.rows(tx, query, {"now": sql.when(clock.now()), "limit": limit, "timer_id": timer_id})
+                cancelled, seen, deferred = [], set(), 0
+                for row in claimed:
+                    if row[1] in seen:
+                        deferred += 1  # a second timer of the same case: fired by the next batch
                         continue
-                    if result is not None:
-                        fired.append(result)
+                    seen.add(row[1])
+                    if row[8] != "running":
+                        cancelled.append(row[0])
+                        continue
+                    fired = self._fire_one(row)
+                    if fired is not None:
+                        done.append(fired)
+                if cancelled:
+                    marks, params = sql.in_list("t", cancelled)
+                    sql.run(tx, f"UPDATE timers SET state = 'cancelled' WHERE id IN ({marks})", params)
+                with sql.batch(tx):
+                    checks = []
+                    for step, _outbox, claimed_id, _task in done:
+                        guard = (_FIRE_TIMER, {"id": claimed_id, "now": sql.when(step.now),
+                                               "lease": sql.when(step.now + lease)}, "定时器已由其他进程触发")
+                        checks.append((step, self._write_step(tx, step, (guard,))))
+                for step, step_checks in checks:
+                    self._settle(step, step_checks)
+                for step, outbox, _id, task_id in done:
+                    notices.write(self.db, tx, step.case, outbox, step.now, SYSTEM.username, task_id)
         except BaseException:
-            for case, _wf in fired:
-                self.live.drop(case.id)
+            for step, *_rest in done:
+                self.live.drop(step.case.id)
             raise
-        for case, wf in fired:
-            self.live.put(case.id, case.version, wf)
-        return len(fired)
+        for step, *_rest in done:
+            self.live.put(step.case.id, step.case.version, step.wf)
+        return len(done), deferred
 
-    def _fire(self, session: RawTx, timer_id: int, instance_id: int, task_id: str, name: str, now: datetime,
-              lease: timedelta) -> tuple[CaseRef, BpmnWorkflow] | None:
-        sql = self.sql
-        if sql.run(session, _FIRE_TIMER, {"id": timer_id, "now": sql.when(now),
-                                          "lease": sql.when(now + lease)}) != 1:
-            return None
-        found = sql.rows(session, _CASE, {"id": instance_id})
-        if not found or found[0][5] != "running":
-            sql.run(session, "UPDATE timers SET state = 'cancelled' WHERE id = :id", {"id": timer_id})
-            return None
-        case, wf = self._workflow(session, CaseRef(*found[0]))
+    def _fire_one(self, row: tuple[Any, ...]) -> tuple[Step, list[dict[str, Any]], int, str] | None:
+        """Run one claimed timer through the engine (no I/O); None if its step fails (it stays
+        waiting and is tried again at the next poll)."""
+        timer_id, instance_id, task_id, name, version, definition_id, process_key, business_key, status, state = row
+        case = CaseRef(instance_id, version, definition_id, process_key, business_key, status)
+        now = clock.now()  # each timer's own moment: fired_at and its history row say when it fired
+        wf = self.live.take(case.id, case.version)
         try:
+            if wf is None:
+                wf = restore_workflow(orjson.loads(state), self._model(definition_id))
             rows_before = Before.of(wf)
-            rows_before.timers.pop(task_id, None)  # its row was just marked fired
+            rows_before.timers.pop(task_id, None)  # its row is marked fired with the step
             outbox = self._run(wf, wf.refresh_timers)
             step = self._step(case, wf, now, rows_before)
-            self._finish(step, SYSTEM.username, "timer", task_name=name, task_id=task_id)
-            self._save(session, step)
-            notices.write(self.db, session, case, outbox, now, SYSTEM.username, task_id)
-        except BaseException:
+        except GovFlowError:
+            log.exception("timer %s could not fire; it stays waiting", timer_id)
             self.live.drop(case.id)
-            raise
-        return case, wf
+            return None
+        self._finish(step, SYSTEM.username, "timer", task_name=name, task_id=task_id)
+        return step, outbox, timer_id, task_id
 
 
 def waits_for_message(wf: BpmnWorkflow, name: str) -> bool:
