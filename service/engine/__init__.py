@@ -38,8 +38,11 @@ class _ClockDatetime(datetime):
 
 _timer_module.datetime = _ClockDatetime  # type: ignore[attr-defined]
 
-# SpiffWorkflow logs every task state change at INFO: far too costly for a server.
-logging.getLogger("spiff").setLevel(logging.WARNING)
+# SpiffWorkflow logs every task state change at INFO: far too costly for a server. The level is
+# set on each of its loggers, not only on "spiff": it builds its log extras (task data, the list
+# of every task id) whenever that logger's own level is below INFO, even if nothing is emitted.
+for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.data", "spiff.dmn"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def _helpers() -> dict[str, Any]:
