@@ -5,6 +5,7 @@ instance's state holds only its tasks and data (about half the size, and faster)
 
 from __future__ import annotations
 
+from copy import copy
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +13,10 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 
 
 def _task_dict(task: Task, convert: Any, ids: dict[UUID, str]) -> dict[str, Any]:
@@ -45,6 +48,44 @@ def _task_dict(task: Task, convert: Any, ids: dict[UUID, str]) -> dict[str, Any]
     }
 
 
+def _restore_tasks(workflow: BpmnWorkflow, tasks: dict[str, Any], restore: Any) -> dict[UUID, Task]:
+    """What SpiffWorkflow's TaskConverter.from_dict does for each task, without the registry
+    walk per task and parsing each id once (it appears as id, parent and child)."""
+    uuids: dict[str, UUID] = {}
+
+    def uuid(text: str) -> UUID:
+        value = uuids.get(text)
+        if value is None:
+            value = uuids[text] = UUID(text)
+        return value
+
+    specs = workflow.spec.task_specs
+    events = workflow.top_workflow.event_manager
+    for dct in tasks.values():
+        spec = specs.get(dct["task_spec"])
+        task = Task(workflow, spec, state=dct["state"], id=uuid(dct["id"]))  # registers in workflow.tasks
+        parent_id = uuid(dct["parent"]) if dct["parent"] is not None else None
+        task._parent = parent_id
+        task._children = [uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        task.internal_data = restore(dct["internal_data"])
+        if isinstance(spec, CatchingEvent) and task._state & TaskState.WAITING:
+            events.add_task(task)
+        delta = dct.get("delta")
+        parent = workflow.tasks.get(parent_id) if parent_id is not None else None
+        if delta and parent is not None:
+            # DeepMerge.merge({}, parent.data): a copy with mutable values copied one level deep
+            data = {k: copy(v) if isinstance(v, dict | list | set) else v for k, v in parent.data.items()}
+            data.update(restore(delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                data.pop(key, None)
+        else:
+            data = restore(dct["data"])
+        task.data = data
+    return dict(workflow.tasks)
+
+
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leaves the process spec out of the dict and takes it back from the caller."""
 
@@ -66,7 +107,7 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     def from_dict(self, dct: dict[str, Any], **kwargs: Any) -> BpmnWorkflow:  # type: ignore[override]
         spec: BpmnProcessSpec = kwargs["spec"]
         workflow = self.target_class(spec, kwargs.get("subprocess_specs") or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.tasks = _restore_tasks(workflow, dct["tasks"], self.registry.restore)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
