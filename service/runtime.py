@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 RESERVED_PREFIXES = ("_",)
 # Sort key for tasks without a due date: after every real one.
 NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=clock.BEIJING)
-# Group keys change rarely (user administration); validators read them from memory.
+# Group keys change rarely (`govflow init --demo`, user administration); validators read them from
+# memory, refreshed every few seconds.
 GROUPS_TTL_SECONDS = 10.0
 
 
@@ -249,10 +250,6 @@ class Runtime:
                 cached = (time.monotonic(), frozenset(session.scalars(select(Group.key))))
             self._groups = cached
         return cached[1]
-
-    def forget_groups(self) -> None:
-        """Called after groups change, so validators see them at once in this process."""
-        self._groups = None
 
     def _model(self, definition_id: int) -> ProcessModel:
         model = self.models.cached(definition_id)
@@ -449,15 +446,15 @@ class Runtime:
             raise Invalid("启动数据必须是 JSON 对象", [{"field": "", "message": "应为对象"}])
         now = clock.now()
         sql = self.sql
-        with self.db.raw(write=False) as tx:
-            found = sql.rows(tx, _LATEST_DEFINITION, {"key": process_key})
-        if not found:
-            raise NotFound(f"流程 {process_key} 未部署")
-        definition_id = int(found[0][0])
-        model = self._model(definition_id)
-        data = self._validate(model.start_form_key, data, "start", process_key, {})
-        module = module_for(process_key)
-        with self.db.raw() as session:
+        with self.db.raw(begin=False) as session:
+            found = sql.rows(session, _LATEST_DEFINITION, {"key": process_key})
+            if not found:
+                raise NotFound(f"流程 {process_key} 未部署")
+            definition_id = int(found[0][0])
+            model = self._model(definition_id)
+            data = self._validate(model.start_form_key, data, "start", process_key, {})
+            module = module_for(process_key)
+            session.begin()
             # The number is taken inside the transaction that stores the case: gap-free.
             business_key = self._next_business_key(session, process_key, module, now)
             data = {**data, "business_key": business_key}
@@ -494,7 +491,7 @@ class Runtime:
     def complete(self, task_id: str, data: Any, actor: Actor) -> dict[str, Any]:
         """Complete a human task as `actor`: 404 unknown, 403 not theirs, 409 already done, 422 bad data."""
         now = clock.now()
-        with self.db.raw(write=False) as tx:
+        with self.db.raw(begin=False) as tx:
             found = self.sql.rows(tx, _TASK_AND_CASE, {"id": task_id})
             if not found:
                 raise NotFound("任务不存在")
@@ -506,34 +503,34 @@ class Runtime:
                     raise Forbidden(f"该任务已由 {assignee} 签收，您不能办理")
                 raise Forbidden("您无权办理此任务")
             case, wf = self._workflow(tx, CaseRef(instance_id, *case_row))
-        try:
-            task = wf.get_task_from_id(_uuid(task_id))
-            if task is None or task.state != TaskState.READY:
-                raise Conflict("该任务已不在待办状态")
-            before = dict(task.data)  # the task's own data: what this step decides on
-            data = self._validate(form_key, data, bpmn_id, case.process_key, before)
-            rows_before = Before.of(wf)
-            rows_before.ready.discard(task_id)  # closed below, with its own guarded update
+            try:
+                task = wf.get_task_from_id(_uuid(task_id))
+                if task is None or task.state != TaskState.READY:
+                    raise Conflict("该任务已不在待办状态")
+                before = dict(task.data)  # the task's own data: what this step decides on
+                data = self._validate(form_key, data, bpmn_id, case.process_key, before)
+                rows_before = Before.of(wf)
+                rows_before.ready.discard(task_id)  # closed below, with its own guarded update
 
-            def run() -> None:
-                task.data.update(data)
-                task.run()
+                def run() -> None:
+                    task.data.update(data)
+                    task.run()
 
-            outbox = self._run(wf, run)
-            step = self._step(case, wf, now, rows_before)
-            step.closed.append(task_id)
-            changed = {k: before.get(k) for k in data}
-            self._finish(step, actor.username, "complete", task_bpmn_id=bpmn_id, task_name=name, task_id=task_id,
-                         data_before=_json(changed), data_after=_json(data),
-                         comment=str(data.get("comment")) if data.get("comment") else None)
-            with self.db.raw() as session:
+                outbox = self._run(wf, run)
+                step = self._step(case, wf, now, rows_before)
+                step.closed.append(task_id)
+                changed = {k: before.get(k) for k in data}
+                self._finish(step, actor.username, "complete", task_bpmn_id=bpmn_id, task_name=name,
+                             task_id=task_id, data_before=_json(changed), data_after=_json(data),
+                             comment=str(data.get("comment")) if data.get("comment") else None)
+                tx.begin()
                 close = (_CLOSE_TASK, {"id": task_id, "now": self.sql.when(now), "user": actor.username},
                          "该任务已办理，不能重复提交")
-                open_tasks = self._save(session, step, (close,))
-                notices.write(self.db, session, case, outbox, now, actor.username, task_id)
-        except BaseException:
-            self.live.drop(case.id)
-            raise
+                open_tasks = self._save(tx, step, (close,))
+                notices.write(self.db, tx, case, outbox, now, actor.username, task_id)
+            except BaseException:
+                self.live.drop(case.id)
+                raise
         self.live.put(case.id, case.version, wf)
         return {"instance": {"id": case.id, "status": case.status, "open_tasks": open_tasks}}
 
@@ -579,28 +576,28 @@ class Runtime:
 
     def _command(self, instance_id: int, now: datetime, prepare: Any, write: Any | None = None) -> Any:
         """Shared shape of the instance-level commands (message, recompute): read the case, let
-        `prepare(case, wf)` run the engine and return (step, outbox, result) or None for
-        "nothing to do", then save in one transaction."""
-        with self.db.raw(write=False) as tx:
+        `prepare(case, wf)` run the engine and return (step, outbox, result, by) or None for
+        "nothing to do", then save, all on one connection."""
+        with self.db.raw(begin=False) as tx:
             found = self.sql.rows(tx, _CASE, {"id": instance_id})
             if not found:
                 raise NotFound("案件不存在")
             case, wf = self._workflow(tx, CaseRef(*found[0]))
-        try:
-            prepared = prepare(case, wf)
-            if prepared is None:
-                self.live.put(case.id, case.version, wf)
-                return None
-            step, outbox, result, by = prepared
-            with self.db.raw() as session:
-                self._save(session, step)
-                if write is not None:
-                    write(session, step)
-                notices.write(self.db, session, case, outbox, now, by)
-        except BaseException:
-            self.live.drop(case.id)
-            raise
+            try:
+                prepared = prepare(case, wf)
+                if prepared is not None:
+                    step, outbox, result, by = prepared
+                    tx.begin()
+                    self._save(tx, step)
+                    if write is not None:
+                        write(tx, step)
+                    notices.write(self.db, tx, case, outbox, now, by)
+            except BaseException:
+                self.live.drop(case.id)
+                raise
         self.live.put(case.id, case.version, wf)
+        if prepared is None:
+            return None
         return result(case) if callable(result) else result
 
     def send_message(self, instance_id: int, name: str, payload: Any, actor: Actor) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cached_property
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -63,39 +62,27 @@ class RawTx:
     task completion (service.store.fastsql); the hot path uses this instead. Statements run as
     they are issued, so `flush()` has nothing to do."""
 
-    def __init__(self, fairy: Any) -> None:
+    def __init__(self, fairy: Any, sqlite_write: bool = False) -> None:
         self.fairy = fairy
         self.cursor = fairy.driver_connection.cursor()
+        self._sqlite_write = sqlite_write
+        self._begun = False
+
+    def begin(self) -> None:
+        """Start writing: SQLite takes its write lock here (BEGIN IMMEDIATE); PostgreSQL's
+        transaction is already open (the driver begins one with the first statement)."""
+        if self._sqlite_write and not self._begun:
+            self.cursor.execute("BEGIN IMMEDIATE")
+        self._begun = True
 
     def flush(self) -> None:
         return None
 
 
-# A pooled connection idle this long is pinged before use (pre-ping); one handed back moments
-# ago is not: under load that saves a round trip per transaction, and a connection that died
-# in the meantime fails its first statement, is dropped from the pool and the request gets 503.
-PING_IDLE_SECONDS = 1.0
-
-
 def _postgresql_engine(url: str, **options: Any) -> Engine:
-    engine = create_engine(url, pool_size=10, max_overflow=20, **options)
-
-    @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_conn)
-        except Exception as exc:
-            # The pool drops this connection and checks out (or opens) another.
-            raise DisconnectionError(f"stale connection: {exc}") from exc
-
-    return engine
+    # pre-ping: a connection the server dropped (restart, failover) is replaced at checkout, so
+    # requests after an outage find working connections.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **options)
 
 
 class Database:
@@ -136,17 +123,25 @@ class Database:
         return FastSql(self.engine.dialect)
 
     @contextmanager
-    def raw(self, write: bool = True) -> Iterator[RawTx]:
+    def raw(self, write: bool = True, begin: bool = True) -> Iterator[RawTx]:
         """A RawTx: for writes a transaction (SQLite: BEGIN IMMEDIATE, the write lock up front;
         PostgreSQL: begun by the first statement), committed on leaving the block; for reads
-        autocommit statements. Any exception rolls back; a lost connection leaves the pool."""
-        fairy = (self.engine if write else self.read_engine).raw_connection()
+        autocommit statements. Any exception rolls back; a lost connection leaves the pool.
+
+        `begin=False` lets a command read first and take SQLite's write lock only when it is
+        ready to write (`tx.begin()`), on the same connection: one checkout per command."""
+        engine = self.engine if write else self.read_engine
+        try:
+            fairy = engine.raw_connection()
+        except engine.dialect.loaded_dbapi.Error as exc:  # raw_connection() leaves these unwrapped
+            raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=True, dialect=engine.dialect) from exc
         driver = fairy.driver_connection
-        tx = RawTx(fairy)
         try:
             try:
-                if write and self.dialect == "sqlite":
-                    tx.cursor.execute("BEGIN IMMEDIATE")
+                tx = RawTx(fairy, self.dialect == "sqlite" and write)
+                if begin:
+                    tx.begin()
                 yield tx
                 if write:
                     driver.commit()

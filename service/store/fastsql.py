@@ -106,8 +106,8 @@ class FastSql:
         """Execute a statement whose row count is read later: inside a PostgreSQL batch it is
         known only when the batch ends (each such statement gets its own cursor)."""
         if self.postgresql and isinstance(handle, RawTx):
-            cur = handle.fairy.driver_connection.cursor()
             try:
+                cur = handle.fairy.driver_connection.cursor()
                 cur.execute(self._text(sql), params)
             except Exception as exc:
                 raise self._fail(handle, sql, params, exc) from exc
