@@ -261,7 +261,7 @@ class Runtime:
     def _workflow(self, tx: Session | RawTx, case: CaseRef) -> tuple[CaseRef, BpmnWorkflow]:
         """The workflow of `case` at the version read: from memory if this process saved it,
         else restored from the stored state (read with its version, in one statement)."""
-        wf = self.live.take(case.id, case.version)
+        wf = self.live.take(case.id, case.version, case.business_key)
         if wf is not None:
             return case, wf
         row = self.sql.rows(tx, _CASE_AND_STATE, {"id": case.id})
@@ -340,19 +340,21 @@ class Runtime:
 
     def _save(self, session: Session | RawTx, step: Step,
               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[dict[str, Any]]:
-        """Write the step as one batch (PostgreSQL: one round trip), then check its guards; a
-        failed check raises 409 and the caller's transaction rolls all of it back. Returns the
-        instance's open tasks."""
+        """Write the step: first its guarded updates, checked (a concurrent step makes them
+        match nothing: 409, and nothing else is written), then everything else as one batch
+        (PostgreSQL: one round trip each). Returns the instance's open tasks."""
         with self.sql.batch(session):
-            checks = self._write_step(session, step, guards)
+            checks = self._guard(session, step, guards)
         self._settle(step, checks)
+        with self.sql.batch(session):
+            self._write_step(session, step)
         kept = [tid for tid in step.before.ready if tid in step.ready]
         return [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
                  "assignee": r[4]} for r in self._open_rows(session, kept)] + step.opened
 
-    def _write_step(self, session: Session | RawTx, step: Step,
-                    guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[tuple[Callable[[], int], str]]:
-        """Issue the step's statements; returns the row counts to check once they are known.
+    def _guard(self, session: Session | RawTx, step: Step,
+               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[tuple[Callable[[], int], str]]:
+        """Issue the step's guarded updates; returns the row counts to check once known.
 
         The instance UPDATE only matches the version that was read, so a concurrent step makes
         it match nothing (409); `guards` are further statements that must match one row each
@@ -366,10 +368,14 @@ class Runtime:
             "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
             "due_at": sql.when(values["due_at"]), "title": values["title"],
         }), "该案件已被他人同时处理，请刷新后重试"))
-        sql.run(session, _SAVE_STATE, {"id": case.id, "state": step.state})
+        return checks
+
+    def _write_step(self, session: Session | RawTx, step: Step) -> None:
+        """The rest of a step whose guards held: state, projections, history."""
+        sql = self.sql
+        sql.run(session, _SAVE_STATE, {"id": step.case.id, "state": step.state})
         step.opened = self._project(session, step)
         sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
-        return checks
 
     @staticmethod
     def _settle(step: Step, checks: list[tuple[Callable[[], int], str]]) -> None:
@@ -478,7 +484,7 @@ class Runtime:
             notices.write(self.db, session, case, outbox, now, actor.username)
             self._finish(step, actor.username, "start", task_name="登记", data_after=_json(data))
             sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
-        self.live.put(case.id, case.version, wf)
+        self.live.put(case.id, case.version, case.business_key, wf)
         return {"id": case.id, "business_key": business_key, "status": case.status, "open_tasks": open_tasks}
 
     def _next_business_key(self, session: Session | RawTx, process_key: str, module: Any, now: datetime) -> str:
@@ -531,7 +537,7 @@ class Runtime:
             except BaseException:
                 self.live.drop(case.id)
                 raise
-        self.live.put(case.id, case.version, wf)
+        self.live.put(case.id, case.version, case.business_key, wf)
         return {"instance": {"id": case.id, "status": case.status, "open_tasks": open_tasks}}
 
     def claim(self, task_id: str, actor: Actor) -> dict[str, Any]:
@@ -595,7 +601,7 @@ class Runtime:
             except BaseException:
                 self.live.drop(case.id)
                 raise
-        self.live.put(case.id, case.version, wf)
+        self.live.put(case.id, case.version, case.business_key, wf)
         if prepared is None:
             return None
         return result(case) if callable(result) else result
@@ -750,9 +756,12 @@ class Runtime:
                     for step, _outbox, claimed_id, _task in done:
                         guard = (_FIRE_TIMER, {"id": claimed_id, "now": sql.when(step.now),
                                                "lease": sql.when(step.now + lease)}, "定时器已由其他进程触发")
-                        checks.append((step, self._write_step(tx, step, (guard,))))
+                        checks.append((step, self._guard(tx, step, (guard,))))
                 for step, step_checks in checks:
                     self._settle(step, step_checks)
+                with sql.batch(tx):
+                    for step, *_rest in done:
+                        self._write_step(tx, step)
                 for step, outbox, _id, task_id in done:
                     notices.write(self.db, tx, step.case, outbox, step.now, SYSTEM.username, task_id)
         except BaseException:
@@ -760,7 +769,7 @@ class Runtime:
                 self.live.drop(step.case.id)
             raise
         for step, *_rest in done:
-            self.live.put(step.case.id, step.case.version, step.wf)
+            self.live.put(step.case.id, step.case.version, step.case.business_key, step.wf)
         return len(done), deferred
 
     def _fire_one(self, row: tuple[Any, ...]) -> tuple[Step, list[dict[str, Any]], int, str] | None:
@@ -769,7 +778,7 @@ class Runtime:
         timer_id, instance_id, task_id, name, version, definition_id, process_key, business_key, status, state = row
         case = CaseRef(instance_id, version, definition_id, process_key, business_key, status)
         now = clock.now()  # each timer's own moment: fired_at and its history row say when it fired
-        wf = self.live.take(case.id, case.version)
+        wf = self.live.take(case.id, case.version, case.business_key)
         try:
             if wf is None:
                 wf = restore_workflow(orjson.loads(state), self._model(definition_id))

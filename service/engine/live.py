@@ -21,26 +21,27 @@ DEFAULT_SIZE = 512
 class LiveWorkflows:
     def __init__(self, size: int | None = None) -> None:
         self.size = size if size is not None else int(os.environ.get("GOVFLOW_LIVE_WORKFLOWS", DEFAULT_SIZE))
-        self._items: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[int, str, BpmnWorkflow]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def take(self, instance_id: int, version: int) -> BpmnWorkflow | None:
-        """The workflow saved as `version` of the instance, removed from the cache; else None."""
+    def take(self, instance_id: int, version: int, business_key: str) -> BpmnWorkflow | None:
+        """The workflow saved as `version` of the instance, removed from the cache; else None.
+        The business key must match too: it is never reused, an id could be (a restored backup)."""
         with self._lock:
             item = self._items.pop(instance_id, None)
-            if item is not None and item[0] == version:
+            if item is not None and item[0] == version and item[1] == business_key:
                 self.hits += 1
-                return item[1]
+                return item[2]
             self.misses += 1
             return None
 
-    def put(self, instance_id: int, version: int, wf: BpmnWorkflow) -> None:
+    def put(self, instance_id: int, version: int, business_key: str, wf: BpmnWorkflow) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            self._items[instance_id] = (version, wf)
+            self._items[instance_id] = (version, business_key, wf)
             self._items.move_to_end(instance_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)

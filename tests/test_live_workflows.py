@@ -1,0 +1,66 @@
+"""A workflow kept in memory between steps (service.engine.live) is exactly the stored state, and
+a process never works on a version another process has since moved past."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import PETITION, ApiClient, make_app
+from sqlalchemy import select
+
+from service.engine import dump_state
+from service.store.models import InstanceState
+
+DEPT_ROUTE = [
+    ("xfk1", "classify", {"category": "行政", "route": "dept", "handling_group": "dept_fgw"}),
+    ("xfk1", "propose", {"proposal": "建议交法制工作委员会办理"}),
+    ("bgs", "leader_sign", {"decision": "approve"}),
+    ("msz", "sg_approve", {"decision": "approve"}),
+    ("fgw1", "handle", {"outcome": "done", "result": "已督促企业支付工资"}),
+]
+
+
+def stored_state(app: Any, iid: int) -> dict[str, Any]:
+    db = app.extensions["govflow"].db
+    with db.read() as session:
+        return json.loads(session.scalars(select(InstanceState.state).where(InstanceState.instance_id == iid)).one())
+
+
+def test_workflow_kept_in_memory_equals_the_stored_state_after_every_step(api: ApiClient) -> None:
+    live = api.app.extensions["govflow"].runtime.live
+    r = api.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": PETITION})
+    iid = r.get_json()["id"]
+    for user, bpmn_id, form in DEPT_ROUTE:
+        assert api.complete(user, iid, bpmn_id, form).status_code == 200
+        version, _key, wf = live._items[iid]
+        assert json.loads(json.dumps(dump_state(wf), ensure_ascii=False, default=str)) == stored_state(api.app, iid)
+    assert live.hits >= len(DEPT_ROUTE)
+
+
+def test_a_process_whose_copy_is_outdated_reloads_the_newer_version(db_url: str) -> None:
+    """Two workers on one database: each keeps its own copies; whoever moved the case on last
+    wins, the other must notice its copy is stale and read the stored state."""
+    one, two = make_app(db_url), make_app(db_url)
+    api_one, api_two = ApiClient(one), ApiClient(two)
+    r = api_one.post("xfk1", "/api/v1/instances", json={"process": "petition", "data": PETITION})
+    iid = r.get_json()["id"]
+    live_one = one.extensions["govflow"].runtime.live
+    assert iid in live_one._items  # worker one keeps version 1
+
+    # worker two moves the case on twice
+    for user, bpmn_id, form in DEPT_ROUTE[:2]:
+        assert api_two.complete(user, iid, bpmn_id, form).status_code == 200
+    misses = live_one.misses
+    # worker one's copy (version 1) is stale: it reloads and completes the step now open
+    user, bpmn_id, form = DEPT_ROUTE[2]
+    r = api_one.complete(user, iid, bpmn_id, form)
+    assert r.status_code == 200, r.get_json()
+    assert live_one.misses == misses + 1
+    assert [t["bpmn_id"] for t in r.get_json()["instance"]["open_tasks"]] == ["sg_approve"]
+    detail = api_two.instance("xfk1", iid)
+    assert [h["task"] for h in detail["history"] if h["action"] == "complete"] == \
+        ["classify", "propose", "leader_sign"]
+    # and the stored state is the one both agree on
+    version, _key, wf = live_one._items[iid]
+    assert json.loads(json.dumps(dump_state(wf), ensure_ascii=False, default=str)) == stored_state(two, iid)
