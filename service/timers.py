@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -27,13 +28,31 @@ def refresh_shared(runtime: Runtime) -> None:
     calendar.CALENDAR.refresh_if_stale(runtime.db, CALENDAR_REFRESH_SECONDS)
 
 
+# A backlog (a burst falling due together, catch-up after downtime) is fired by this many
+# threads claiming batches side by side on PostgreSQL (SKIP LOCKED hands each its own rows; the
+# database works on several batches at once). SQLite has one writer at a time: one thread.
+POSTGRESQL_THREADS = 3
+
+
 def fire_all_due(runtime: Runtime) -> int:
     """Fire everything due now, oldest first; keeps going while full batches come back."""
+    total = runtime.fire_due_timers(limit=BATCH)
+    if total < BATCH:
+        return total
+    threads = POSTGRESQL_THREADS if runtime.db.dialect == "postgresql" else 1
+    if threads == 1:
+        return total + _drain(runtime)
+    with ThreadPoolExecutor(threads, thread_name_prefix="govflow-timers") as pool:
+        return total + sum(pool.map(lambda _n: _drain(runtime), range(threads)))
+
+
+def _drain(runtime: Runtime) -> int:
+    """Fire batches until none is due (or only timers whose step fails, which stay waiting)."""
     total = 0
     while True:
         fired = runtime.fire_due_timers(limit=BATCH)
         total += fired
-        if fired < BATCH:
+        if fired == 0:
             return total
 
 
