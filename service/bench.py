@@ -702,8 +702,11 @@ def _seconds(later: Any, earlier: Any) -> float:
 
 def _timer_figures(rows: list[tuple[str, Any, Any]], expected: int, workers: int,
                    measured_at: datetime | None = None) -> dict[str, Any]:
-    """Rate = fired timers over the span from the first to the last firing, per process;
-    lateness = fired_at − due_at (a timer still waiting counts with its lateness so far)."""
+    """Rate = fired timers over the span from the moment they fell due (the earliest due_at) to
+    the last firing, per process — timers are written and marked fired in batches, so the span
+    starts at the due moment, not at the first batch; lateness = fired_at − due_at (fired_at is
+    when a timer's batch was written, just before it commits; a timer still waiting counts with
+    its lateness so far)."""
     fired = [r for r in rows if r[0] == "fired" and r[2] is not None]
     if not fired:
         return {"timer_fire_per_s": None, "timer_latency_p99_s": None, "timers_fired": 0, "timers": expected}
@@ -711,8 +714,9 @@ def _timer_figures(rows: list[tuple[str, Any, Any]], expected: int, workers: int
     if measured_at is not None:
         lateness += [max(_seconds(measured_at, r[1]), 0.0) for r in rows if r[0] == "waiting"]
     times = sorted(clock.parse_datetime(r[2]) for r in fired)
-    span = max((times[-1] - times[0]).total_seconds(), 1e-3)
-    rate = (len(fired) - 1) / span if len(fired) > 1 else 1 / span
+    began = min([times[0], *(clock.parse_datetime(r[1]) for r in fired)])
+    span = max((times[-1] - began).total_seconds(), 1e-3)
+    rate = len(fired) / span
     return {
         "timer_fire_per_s": rate / workers,
         "timer_fire_per_s_all_workers": rate,
