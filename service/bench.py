@@ -227,28 +227,22 @@ class RawReference:
 
     This shared machine's speed drifts by a third from one minute to the next, so a ratio of two
     figures taken a minute apart says more about the neighbours than about GovFlow. Each phase
-    therefore alternates with rounds of the raw engine (or, for the HTTP load, which needs the
-    whole machine, runs between two of them), and its ratio divides by the raw rate measured
-    around it; `raw_engine_per_s` is the rate over every raw round of the run."""
+    therefore alternates with rounds of the raw engine as long as its own (or, for the HTTP load,
+    which needs the whole machine, runs between two of them), and its ratio divides by the raw
+    rate measured around it; `raw_engine_per_s` is the rate over every raw round of the run."""
 
     def __init__(self) -> None:
         self.model = load_petition_model()
         self.start, self.steps = petition_start(), petition_steps()
         self.rounds: list[tuple[str, int, float]] = []
 
-    def round(self, label: str, petitions: int = ROUND) -> None:
-        began = time.perf_counter()
-        for _ in range(petitions):
-            raw_petition(self.model, self.start, self.steps)
-        self.rounds.append((label, petitions, time.perf_counter() - began))
-
     def rounds_for(self, label: str, seconds: float) -> None:
-        """Raw rounds for about `seconds` (at least one)."""
-        began = time.perf_counter()
-        while True:
-            self.round(label)
-            if time.perf_counter() - began >= seconds:
-                return
+        """Raw petitions for about `seconds` (at least a few), as one round."""
+        began, done = time.perf_counter(), 0
+        while done < 3 or time.perf_counter() - began < seconds:
+            raw_petition(self.model, self.start, self.steps)
+            done += 1
+        self.rounds.append((label, done, time.perf_counter() - began))
 
     def rate(self, label: str | None = None) -> float | None:
         chosen = [(n, t) for lab, n, t in self.rounds if label is None or lab == label]
@@ -368,15 +362,16 @@ def bench_service(url: str, count: int, label: str, budget: float = float("inf")
         _progress(f"{label}: driving {count} petitions" + (", alternating with the raw engine" if reference else ""))
         began, done, elapsed, cpu = time.perf_counter(), 0, 0.0, 0.0
         while not _enough(done, count, began, budget):
-            if reference is not None:
-                reference.round(label)
             batch = min(ROUND, count - done) if reference is not None else 1
             round_began, round_cpu = time.perf_counter(), time.process_time()
             for _ in range(batch):
                 drive_service(svc.runtime, actors, start, steps)
-            elapsed += time.perf_counter() - round_began
+            took = time.perf_counter() - round_began
+            elapsed += took
             cpu += time.process_time() - round_cpu
             done += batch
+            if reference is not None:  # as long again on the raw engine, right after
+                reference.rounds_for(label, took)
         return {"per_s": done / elapsed, "cpu_per_s": done / cpu, "petitions": done, "state_bytes": sizes[0]}
     finally:
         svc.db.dispose()
