@@ -9,16 +9,11 @@ from typing import Any
 from conftest import PETITION, ApiClient, make_app
 from sqlalchemy import select
 
+from service.bench import petition_steps
 from service.engine import dump_state
 from service.store.models import InstanceState
 
-DEPT_ROUTE = [
-    ("xfk1", "classify", {"category": "行政", "route": "dept", "handling_group": "dept_fgw"}),
-    ("xfk1", "propose", {"proposal": "建议交法制工作委员会办理"}),
-    ("bgs", "leader_sign", {"decision": "approve"}),
-    ("msz", "sg_approve", {"decision": "approve"}),
-    ("fgw1", "handle", {"outcome": "done", "result": "已督促企业支付工资"}),
-]
+DEPT_ROUTE = petition_steps()[:5]  # classify … handle
 
 
 def stored_state(app: Any, iid: int) -> dict[str, Any]:

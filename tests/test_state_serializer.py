@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.util.task import TaskState
 
 from service import bench, notices
-from service.engine import dump_state, new_workflow, restore_workflow
+from service.engine import dump_state, new_workflow, restore_workflow, serializer
 from service.engine.serializer import SERIALIZER
 
 
@@ -57,25 +58,22 @@ def test_stored_state_equals_spiffworkflow_converters_at_every_step_of_a_petitio
     assert dump_state(again) == dump_state(wf)
 
 
-def library_restore(state: dict[str, Any], model: Any) -> BpmnWorkflow:
-    """The workflow through SpiffWorkflow's generic task converter (the reference)."""
+def library_restore(state: dict[str, Any], model: Any, monkeypatch: pytest.MonkeyPatch) -> BpmnWorkflow:
+    """The workflow with its tasks through SpiffWorkflow's generic task converter (the reference)."""
     from uuid import UUID
 
     converter = SERIALIZER.registry.convert_to_dict["BpmnWorkflow"].args[1].__self__
-    dct = copy.deepcopy(state)
-    workflow = BpmnWorkflow(model.spec, model.subprocess_specs, deserializing=True)
-    workflow.tasks = converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-    converter.set_default_attributes(workflow, dct)
-    converter.subprocesses_from_dict(dct["subprocesses"], workflow)
-    workflow.bpmn_events = converter.registry.restore(dct.pop("bpmn_events", []))
-    return workflow
+    with monkeypatch.context() as patch:
+        patch.setattr(serializer, "_restore_tasks",
+                      lambda workflow, tasks, _restore: converter.mapping_from_dict(tasks, UUID, workflow=workflow))
+        return restore_workflow(copy.deepcopy(state), model)
 
 
-def test_restored_workflow_equals_spiffworkflow_converters_at_every_step_of_a_petition() -> None:
+def test_restored_workflow_equals_spiffworkflow_converters_at_every_step_of_a_petition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     model = bench.load_petition_model()
     for state in [dump_state(wf) for wf in petition_states()]:
-        ours, theirs = restore_workflow(copy.deepcopy(state), model), library_restore(state, model)
+        ours, theirs = restore_workflow(copy.deepcopy(state), model), library_restore(state, model, monkeypatch)
         assert dump_state(ours) == dump_state(theirs) == state
         assert {t.id: (t.state, t.data, t.internal_data) for t in ours.get_tasks()} == \
             {t.id: (t.state, t.data, t.internal_data) for t in theirs.get_tasks()}
