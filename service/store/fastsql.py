@@ -1,11 +1,12 @@
-"""Hot-path statements run on the session's own DBAPI connection.
+"""Hot-path statements run on the transaction's own driver connection.
 
 Completing a task writes a dozen small rows. Through SQLAlchemy each statement costs ~60 µs of
 compiling, cache-key building and parameter processing; on the DBAPI cursor it costs ~5 µs.
 The statements here are fixed strings written once, with `:name` parameters (translated to
-`%(name)s` for psycopg), run inside the same transaction the session opened, so atomicity and
-the version check are unchanged. Date-times go through SQLAlchemy's own bind processor, so rows
-written here read back exactly like rows the ORM wrote."""
+`%(name)s` for psycopg), run inside the transaction of a `RawTx` (or of an ORM session, for the
+few callers that hold one), so atomicity and the version check are unchanged. Date-times go
+through SQLAlchemy's own bind processor, so rows written here read back exactly like rows the
+ORM wrote; driver errors are wrapped as SQLAlchemy's."""
 
 from __future__ import annotations
 
