@@ -256,6 +256,18 @@ def _petition_sample() -> dict[str, Any]:
 
 PETITION = _petition_sample()
 
+# The petition the page tests register through the form (its subject is what they look for).
+ROAD_PETITION = {
+    "received_at": "2026-01-05T09:00",
+    "channel": "来信",
+    "people_count": 1,
+    "petitioner_name": "张三",
+    "petitioner_id_number": "530102199001011234",
+    "petitioner_phone": "13812345678",
+    "subject": "小区道路破损长期未修",
+    "content": "反映临翔区某小区道路破损，多次反映未解决。",
+}
+
 
 @pytest.fixture
 def page_app(sqlite_app: Any) -> Any:

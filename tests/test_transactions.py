@@ -38,12 +38,10 @@ def _march_2026() -> None:
     clock.set_offset(at - (clock.now() - clock.offset()))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def tx_app(request: pytest.FixtureRequest) -> Any:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    app = make_app(url)
-    yield app
-    app.extensions["govflow"].db.dispose()
+@pytest.fixture
+def tx_app(app: Any) -> Any:
+    """conftest's app: on SQLite and on PostgreSQL."""
+    return app
 
 
 @pytest.fixture

@@ -7,18 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROAD_PETITION as PETITION
 
 PASSWORD = "govflow-demo"
-PETITION = {
-    "received_at": "2026-01-05T09:00",
-    "channel": "来信",
-    "people_count": 1,
-    "petitioner_name": "张三",
-    "petitioner_id_number": "530102199001011234",
-    "petitioner_phone": "13812345678",
-    "subject": "小区道路破损长期未修",
-    "content": "反映临翔区某小区道路破损，多次反映未解决。",
-}
 
 
 @pytest.fixture
