@@ -157,3 +157,32 @@ def test_cycle_timer_repeats_hourly_and_stops_when_its_task_completes(sqlite_url
     clock.advance(timedelta(hours=2))
     runtime.fire_due_timers()
     assert progress_notices() == 3
+
+
+def test_a_timer_batch_that_conflicts_is_rolled_back_and_each_timer_fires_once_on_its_own(
+        sqlite_url: str, monkeypatch: Any) -> None:
+    """A case moved on between claim and write fails its guard: the whole batch rolls back, then
+    every timer of it fires in a transaction of its own — none lost, none twice."""
+    from service.runtime import Runtime
+
+    app = make_app(sqlite_url)
+    _deploy(app, "timer_test.bpmn")
+    ids = _start_timers(app, 4, [(clock.now() + timedelta(minutes=5)).isoformat()])
+    clock.advance(timedelta(minutes=10))
+    original, calls = Runtime._guard, {"n": 0}
+
+    def guard_losing_first(self: Runtime, session: Any, step: Any, guards: Any = ()) -> Any:
+        calls["n"] += 1
+        checks = original(self, session, step, guards)
+        return [(lambda: 0, "模拟并发")] + checks if calls["n"] == 1 else checks
+
+    monkeypatch.setattr(Runtime, "_guard", guard_losing_first)
+    runtime = app.extensions["govflow"].runtime
+    assert runtime.fire_due_timers() == 4
+    assert calls["n"] == 4 + 4  # the batch's four guards (rolled back), then one transaction each
+    with app.extensions["govflow"].db.read() as session:
+        fired = sorted(session.scalars(select(History.instance_id).where(History.action == "timer")))
+        states = dict(session.execute(select(Timer.instance_id, Timer.state).where(Timer.instance_id.in_(ids))).all())
+    assert fired == sorted(ids)
+    assert states == {iid: "fired" for iid in ids}
+    assert runtime.fire_due_timers() == 0
