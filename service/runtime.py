@@ -477,12 +477,12 @@ class Runtime:
                 "handling_group": values["handling_group"], "listed": False, "serializer": SERIALIZER_VERSION,
             })[0][0])
             case.status = values["status"]
+            self._finish(step, actor.username, "start", task_name="登记", data_after=_json(data))
             with sql.batch(session):
                 sql.run(session, _NEW_STATE, {"id": case.id, "state": step.state})
                 open_tasks = self._project(session, step)
+                sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
             notices.write(self.db, session, case, outbox, now, actor.username)
-            self._finish(step, actor.username, "start", task_name="登记", data_after=_json(data))
-            sql.many(session, _NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
         self.live.put(case.id, case.version, case.business_key, wf)
         return {"id": case.id, "business_key": business_key, "status": case.status, "open_tasks": open_tasks}
 
