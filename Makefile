@@ -54,10 +54,10 @@ run: $(STAMP) assets
 	$(BIN)/govflow serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check service workflows tests
+	$(BIN)/ruff check service workflows tests bench testing
 
 test: system-deps $(STAMP) assets
-	$(BIN)/ruff check service workflows tests
+	$(BIN)/ruff check service workflows tests bench testing
 	GOVFLOW_REQUIRE_ALL=1 $(BIN)/pytest -q -rs $(PYTEST_ARGS)
 
 clean:

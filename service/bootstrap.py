@@ -1,4 +1,5 @@
-"""Wiring: database, runtime, diagrams of bpmn/ deployed at start-up."""
+"""Wiring, the one composition root: the procedures of workflows/ installed (registry, script
+helpers), database, runtime, diagrams of bpmn/ deployed at start-up."""
 
 from __future__ import annotations
 
@@ -7,14 +8,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service import deadlines, links, notices, procedure
 from service.config import Settings
 from service.deploy import check_diagram, deploy
+from service.engine import install_helpers
 from service.errors import Invalid
 from service.runtime import Runtime
 from service.store.db import Database
 from service.timers import refresh_shared
 
 log = logging.getLogger(__name__)
+
+
+def install_procedures(procedures: Any = None, organisation: Any = None) -> procedure.Registry:
+    """Install the procedures (by default every one declared in workflows/) and give the script
+    engine the platform's helpers and one namespace per procedure. Idempotent."""
+    if procedures is None:
+        import workflows
+
+        procedures = workflows.PROCEDURES
+        organisation = organisation or workflows.ORGANISATION
+    registry = procedure.Registry(procedures, organisation)
+    procedure.install(registry)
+    install_helpers({"notify": notices.notify, "days_overdue": deadlines.days_overdue,
+                     "start_linked": links.start_linked, "procedure_exists": links.procedure_exists,
+                     **registry.helper_namespaces(deadlines.bound_helpers)})
+    return registry
 
 
 @dataclass
@@ -45,6 +64,8 @@ def deploy_files(runtime: Runtime, paths: list[Path], user: str | None = None) -
 
 def build(settings: Settings | None = None, migrate: bool = True) -> Services:
     settings = settings or Settings()
+    if not procedure.registry().keys():
+        install_procedures()
     db = Database(settings.database_url)
     if migrate:
         db.migrate()

@@ -29,9 +29,7 @@ work without any database (unit tests, diagram scripts).
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import threading
 import time as _time
 from collections.abc import Iterable, Mapping
@@ -45,6 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
 
     from service.store.db import Database
+
+from service.holiday_notice import NoticeDay, NoticeError, parse_notice  # noqa: E402,F401 - re-exported
+from service.provisional_holidays import provisional_holidays  # noqa: E402,F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,6 @@ try:  # chinesecalendar ships the State Council holiday notices year by year
 except ImportError:  # pragma: no cover - dependency is declared, kept for robustness
     _cc = None
     _cc_constants = None
-
-try:  # lunar → solar dates for 春节/端午/中秋 in provisional years
-    from lunardate import LunarDate as _LunarDate
-except ImportError:  # pragma: no cover - dependency is declared, kept for robustness
-    _LunarDate = None
 
 # chinesecalendar's English holiday keys → the names of 《全国年节及纪念日放假办法》.
 _CC_NAMES = {
@@ -103,71 +99,6 @@ def _cc_name(key: Any) -> str:
         return str(_cc_constants.Holiday(key).chinese)  # type: ignore[union-attr]
     except Exception:  # noqa: BLE001
         return key
-
-
-# ----- the provisional rule ------------------------------------------------------------------------
-
-
-def _lunar_to_solar(year: int, month: int, day: int) -> date | None:
-    if _LunarDate is None:
-        return None
-    try:
-        lunar = _LunarDate(year, month, day)
-        convert = getattr(lunar, "to_solar_date", None) or lunar.toSolarDate
-        return convert()  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - outside lunardate's table (1900–2099)
-        return None
-
-
-def _qingming(year: int) -> date:
-    """The 清明 solar-term day (4 or 5 April, occasionally the 6th)."""
-    if _cc is not None:
-        try:
-            for day, name in _cc.get_solar_terms(date(year, 4, 1), date(year, 4, 30)):
-                if name == "清明":
-                    return day  # type: ignore[no-any-return]
-        except Exception:  # noqa: BLE001 - outside 1900–2100
-            pass
-    return date(year, 4, 5)
-
-
-@functools.lru_cache(maxsize=128)
-def provisional_holidays(year: int) -> Mapping[date, str]:
-    """The statutory holidays of year `year` under 《全国年节及纪念日放假办法》 as revised
-    in 2024 (in force 2025), for a year no State Council notice is known for:
-
-    元旦 1 Jan; 春节 农历除夕 and 正月初一–初三 (4 days); 清明节 (the 清明 solar term);
-    劳动节 1–2 May; 端午节 农历五月初五; 中秋节 农历八月十五; 国庆节 1–3 Oct.
-
-    Only the holidays themselves: the 调休 (swapped working weekends) and make-up days
-    that each year's State Council notice arranges cannot be predicted, so a date
-    computed from this rule is provisional (暂定) until the notice is loaded. Lunar
-    dates need the `lunardate` package (1900–2099); outside it they are left out.
-    """
-    days: dict[date, str] = {}
-
-    def add(day: date | None, name: str) -> None:
-        if day is None or day.year != year:
-            return
-        days[day] = f"{days[day]}、{name}" if day in days and name not in days[day] else name
-
-    try:
-        add(date(year, 1, 1), "元旦")
-        # 正月初一 falls between 21 Jan and 20 Feb, so 除夕 (the day before) is in `year` too.
-        new_year = _lunar_to_solar(year, 1, 1)
-        if new_year is not None:
-            for i in range(-1, 3):
-                add(new_year + timedelta(days=i), "春节")
-        add(_qingming(year), "清明节")
-        add(date(year, 5, 1), "劳动节")
-        add(date(year, 5, 2), "劳动节")
-        add(_lunar_to_solar(year, 5, 5), "端午节")
-        add(_lunar_to_solar(year, 8, 15), "中秋节")
-        for d in (1, 2, 3):
-            add(date(year, 10, d), "国庆节")
-    except (ValueError, OverflowError):  # years at the edge of datetime's range
-        pass
-    return dict(sorted(days.items()))
 
 
 # ----- values ----------------------------------------------------------------------------------------
@@ -433,96 +364,3 @@ def deadline_is_provisional(value: str | datetime | date | None) -> bool:
 def reload_from(db: Database) -> None:
     """Refresh CALENDAR's override snapshot from the database."""
     CALENDAR.reload_from(db)
-
-
-# ----- a year's State Council notice, as text -----------------------------------------------------
-
-_REST_WORDS = {"休": False, "休息": False, "放假": False, "rest": False,
-               "班": True, "上班": True, "work": True}
-_LINE = re.compile(
-    r"^(?P<a>\d{4}-\d{1,2}-\d{1,2})(?:\s*[~～至]\s*(?P<b>\d{4}-\d{1,2}-\d{1,2}))?"
-    r"\s+(?P<kind>\S+)(?:\s+(?P<name>.*?))?\s*$"
-)
-MAX_NOTICE_LINES = 400
-MAX_RANGE_DAYS = 31
-
-
-@dataclass(frozen=True)
-class NoticeDay:
-    line_no: int
-    day: date
-    working: bool
-    name: str
-
-
-class NoticeError(ValueError):
-    """Some lines of a notice are wrong; `errors` is [(line number, message)]."""
-
-    def __init__(self, errors: list[tuple[int, str]]) -> None:
-        self.errors = errors
-        numbers = "、".join(str(n) for n, _ in errors if n)
-        self.summary = f"{f'第 {numbers} 行' if numbers else '内容'}有误，未作任何修改"
-        super().__init__(self.summary + "：" + "；".join(
-            (f"第 {n} 行：{m}" if n else m) for n, m in errors))
-
-
-def _parse_date(text: str) -> date:
-    y, m, d = (int(p) for p in text.split("-"))
-    return date(y, m, d)
-
-
-def parse_notice(text: str, year: int | None = None) -> list[NoticeDay]:
-    """Parse a notice, one arrangement a line: ``2027-01-01 休 元旦``, ``2027-02-07 班 春节调休``
-    or a range ``2027-10-01~2027-10-07 休 国庆节`` (also ``至``). 休/休息/放假 = rest,
-    班/上班 = working. Blank lines and lines starting with # are ignored. Every line is
-    checked; any error raises NoticeError listing all bad lines (nothing is half-parsed)."""
-    errors: list[tuple[int, str]] = []
-    out: list[NoticeDay] = []
-    seen: dict[date, int] = {}
-    lines = (text or "").splitlines()
-    if len(lines) > MAX_NOTICE_LINES:
-        raise NoticeError([(0, f"行数过多（最多 {MAX_NOTICE_LINES} 行）")])
-    for no, raw in enumerate(lines, start=1):
-        line = raw.strip().replace("\u3000", " ")
-        if not line or line.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            errors.append((no, f"格式应为「日期 休/班 名称」，如「2027-01-01 休 元旦」：{raw.strip()}"))
-            continue
-        kind = match["kind"]
-        if kind not in _REST_WORDS:
-            errors.append((no, f"第二项应为「休」或「班」，而不是「{kind}」"))
-            continue
-        name = (match["name"] or "").strip()
-        if len(name) > 64:
-            errors.append((no, "名称过长（最多 64 字）"))
-            continue
-        try:
-            first = _parse_date(match["a"])
-            last = _parse_date(match["b"]) if match["b"] else first
-        except ValueError:
-            errors.append((no, "日期不存在"))
-            continue
-        if last < first or (last - first).days >= MAX_RANGE_DAYS:
-            errors.append((no, f"日期范围无效（结束不得早于开始，且不超过 {MAX_RANGE_DAYS} 天）"))
-            continue
-        if year is not None and (first.year != year or last.year != year):
-            errors.append((no, f"日期不在 {year} 年内"))
-            continue
-        day, bad = first, False
-        while day <= last:
-            if day in seen:
-                errors.append((no, f"{day.isoformat()} 与第 {seen[day]} 行重复"))
-                bad = True
-                break
-            seen[day] = no
-            out.append(NoticeDay(no, day, _REST_WORDS[kind], name))
-            day += timedelta(days=1)
-        if bad:
-            continue
-    if errors:
-        raise NoticeError(errors)
-    if not out:
-        raise NoticeError([(0, "没有任何日期安排")])
-    return out

@@ -10,6 +10,8 @@ BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _lock = threading.Lock()
 _offset = timedelta(0)
+# Where the real clock is taken to stand (see `start_from`); the virtual offset adds to it.
+_shift = timedelta(0)
 
 
 def is_virtual() -> bool:
@@ -18,7 +20,7 @@ def is_virtual() -> bool:
 
 def now() -> datetime:
     """Current time in Beijing (+08:00), shifted by the virtual offset if any."""
-    return (datetime.now(UTC) + _offset).astimezone(BEIJING)
+    return (datetime.now(UTC) + _shift + _offset).astimezone(BEIJING)
 
 
 def advance(delta: timedelta) -> datetime:
@@ -41,6 +43,16 @@ def offset() -> timedelta:
     return _offset
 
 
+def start_from(moment: datetime | None) -> None:
+    """Let the clock run on from `moment` instead of the real date (None: the real date again).
+
+    The test suite starts every test at one fixed moment, so that no result depends on the day
+    it runs; the virtual offset (`set_offset`, rehearsals) is counted on top of it."""
+    global _shift
+    with _lock:
+        _shift = timedelta(0) if moment is None else moment - datetime.now(UTC)
+
+
 def now_iso() -> str:
     return now().isoformat(timespec="seconds")
 
@@ -57,3 +69,8 @@ def parse_datetime(value: str | datetime) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=BEIJING)
     return dt.astimezone(BEIJING)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored date-time as API.md writes it: ISO 8601 in Beijing time, whole seconds."""
+    return parse_datetime(value).isoformat(timespec="seconds") if value is not None else None

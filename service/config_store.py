@@ -1,52 +1,86 @@
 """Settings an administrator changes without editing code (ladder offsets, stalled days),
-stored in the `settings` table and kept in memory; defaults here."""
+stored in the `settings` table and kept in memory; defaults come from their declarations
+(the platform's below, each procedure's in its contract)."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.store.models import Setting
+from service import clock, procedure
+from service.errors import Invalid, NotFound
+from service.procedure import SettingSpec
+from service.store.models import Setting, SettingChange
 
-DEFAULTS: dict[str, Any] = {
-    # 督办 ladder on a handling deadline T, in calendar days (PROCEDURES.md §1 step 8).
-    "ladder.reminder_days": -10,
-    "ladder.urge_days": 0,
-    "ladder.report_days": 7,
-    "ladder.proposal_days": 15,
-    # A running case with no step completed for this many days is 停滞 (stalled).
-    "supervision.stalled_days": 15,
-    # Tasks due within this many days are shown as 即将到期.
-    "inbox.due_soon_days": 3,
-}
+# The platform's own settings; each procedure declares its own (stored as `<procedure>.<key>`).
+PLATFORM: tuple[SettingSpec, ...] = (
+    SettingSpec("supervision.stalled_days", 15, "停滞天数：在办案件连续多少天无人办理任何环节即列为停滞",
+                minimum=1, maximum=365),
+    SettingSpec("inbox.due_soon_days", 3, "即将到期提示：期限前多少天在待办中标为即将到期", minimum=1, maximum=60),
+)
 
 _lock = threading.Lock()
-_values: dict[str, Any] = dict(DEFAULTS)
+_values: dict[str, Any] = {}
+_MISSING = object()
+
+
+_specs: tuple[Any, dict[str, tuple[str | None, SettingSpec]]] | None = None
+
+
+def specs() -> dict[str, tuple[str | None, SettingSpec]]:
+    """Every setting: key → (procedure key or None for the platform, its declaration); built
+    once per installed registry (timers read settings on every step)."""
+    global _specs
+    current = procedure.registry()
+    cached = _specs
+    if cached is None or cached[0] is not current:
+        found: dict[str, tuple[str | None, SettingSpec]] = {s.key: (None, s) for s in PLATFORM}
+        for key, (proc, spec) in current.settings().items():
+            found[key] = (proc.key, spec)
+        cached = _specs = (current, found)
+    return cached[1]
+
+
+def defaults() -> dict[str, Any]:
+    return {key: spec.default for key, (_proc, spec) in specs().items()}
 
 
 def get(key: str) -> Any:
-    return _values.get(key, DEFAULTS.get(key))
+    value = _values.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
+    found = specs().get(key)
+    if found is None:
+        raise KeyError(f"未知的设置项 {key}")
+    return found[1].default
 
 
 def load(session: Session) -> None:
     """Refresh the in-memory snapshot from the table (called at start and by the timer poll)."""
+    global _values
     rows = {r.key: r.value for r in session.scalars(select(Setting).where(Setting.key.not_like("clock.%")))}
+    known = specs()
+    fresh: dict[str, Any] = {}
+    for key, raw in rows.items():
+        if key not in known:
+            continue
+        try:
+            fresh[key] = json.loads(raw)
+        except ValueError:
+            continue
+    # Swapped whole, never cleared and refilled: a get() on another thread meanwhile (a case
+    # starting while the timer thread polls) must not see the default for an instant.
     with _lock:
-        _values.clear()
-        _values.update(DEFAULTS)
-        for key, raw in rows.items():
-            try:
-                _values[key] = json.loads(raw)
-            except ValueError:
-                continue
+        _values = fresh
 
 
 def put(session: Session, key: str, value: Any) -> None:
-    if key not in DEFAULTS:
+    if key not in specs():
         raise KeyError(key)
     row = session.get(Setting, key)
     raw = json.dumps(value, ensure_ascii=False)
@@ -59,7 +93,130 @@ def put(session: Session, key: str, value: Any) -> None:
 
 
 def all_values() -> dict[str, Any]:
-    return dict(_values)
+    return {**defaults(), **_values}
+
+
+# ----- changes by an administrator (the page and the API; audited) -----------------------------------
+
+PLATFORM_GROUP = "通用"  # the heading of the platform's own settings
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # longer digit strings are not read at all
+# A setting is a count of days (or similar): this much is a typo even where nothing bounds it.
+_LIMIT = 10**9
+
+
+def _amount(n: int, unit: str) -> str:
+    return f"{n} {unit}" if unit else str(n)
+
+
+def _bounds(spec: SettingSpec) -> str:
+    """The allowed range in words, e.g. 最小为 1 天，最大为 365 天."""
+    parts = []
+    if spec.minimum is not None:
+        parts.append(f"最小为 {_amount(spec.minimum, spec.unit)}")
+    if spec.maximum is not None:
+        parts.append(f"最大为 {_amount(spec.maximum, spec.unit)}")
+    return "，".join(parts)
+
+
+def _refuse(key: str, message: str) -> Invalid:
+    return Invalid("设置值不正确", [{"field": key, "message": message}])
+
+
+def validated(key: str, spec: SettingSpec, raw: Any) -> int:
+    """The integer `raw` stands for (an int, or its digits as a form sends them), within the
+    declaration's bounds; anything else is a 422 naming the bound and the unit. A bool is not
+    an integer here (JSON `true` would otherwise be stored as 1)."""
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+        value = int(raw.strip())
+    bounds = _bounds(spec)
+    rule = f"：{bounds}" if bounds else ""
+    if value is None:
+        what = "请填写整数" if isinstance(raw, str) and not raw.strip() else "应为整数"
+        raise _refuse(key, what + (f"（单位：{spec.unit}）" if spec.unit else "") + rule)
+    below = spec.minimum is not None and value < spec.minimum
+    above = spec.maximum is not None and value > spec.maximum
+    if below or above:
+        raise _refuse(key, f"不能设为 {_amount(value, spec.unit)}{rule}")
+    if abs(value) >= _LIMIT:
+        raise _refuse(key, f"数值过大，不能设为 {_amount(value, spec.unit)}")
+    return value
+
+
+def declared(key: str) -> SettingSpec:
+    """The declaration of `key`; an undeclared key is a 404 for the page and the API."""
+    found = specs().get(key)
+    if found is None:
+        raise NotFound(f"没有名为 {key} 的设置项")
+    return found[1]
+
+
+def _decoded(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def change(session: Session, key: str, raw_value: Any, username: str) -> dict[str, Any]:
+    """Validate and store an administrator's new value, with a SettingChange row saying who
+    changed it from what (the value in the database, not this process's possibly older copy).
+    The same value again writes nothing (`changed` False). Other processes take the value at
+    their next timer poll (load())."""
+    spec = declared(key)
+    value = validated(key, spec, raw_value)
+    row = session.get(Setting, key, with_for_update=True)  # PostgreSQL: two admins at once queue here
+    before = spec.default if row is None else _decoded(row.value)
+    if before == value:
+        with _lock:
+            _values[key] = value  # this process may not have polled since another one stored it
+        return {"key": key, "value": value, "before": before, "changed": False}
+    put(session, key, value)
+    session.add(SettingChange(key=key, at=clock.now(), username=username,
+                              before=None if before is None else json.dumps(before, ensure_ascii=False),
+                              after=json.dumps(value, ensure_ascii=False)))
+    return {"key": key, "value": value, "before": before, "changed": True}
+
+
+def _group_name(proc_key: str | None) -> str:
+    if proc_key is None:
+        return PLATFORM_GROUP
+    declared = procedure.registry().get(proc_key)
+    return declared.name if declared is not None else proc_key
+
+
+def listing() -> list[dict[str, Any]]:
+    """Every setting with its meaning, default, bounds and current value, grouped: the
+    platform's first (under 通用), then each procedure's under its name, in declaration order."""
+    groups: dict[str | None, dict[str, Any]] = {}
+    for key, (proc_key, spec) in specs().items():
+        name = _group_name(proc_key)
+        group = groups.setdefault(proc_key, {"group": name, "procedure": proc_key, "settings": []})
+        group["settings"].append({
+            "key": key, "label": spec.label, "unit": spec.unit, "default": spec.default, "value": get(key),
+            "minimum": spec.minimum, "maximum": spec.maximum, "group": name,
+        })
+    return list(groups.values())
+
+
+def history(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest changes, newest first, with each key's label (a key no longer declared shows as is)."""
+    known = specs()
+    rows = session.scalars(select(SettingChange).order_by(SettingChange.id.desc()).limit(limit))
+    out = []
+    for r in rows:
+        found = known.get(r.key)
+        out.append({
+            "id": r.id, "key": r.key, "at": clock.parse_datetime(r.at).isoformat(timespec="seconds"),
+            "username": r.username, "before": _decoded(r.before), "after": _decoded(r.after),
+            "label": found[1].label if found else r.key, "unit": found[1].unit if found else "",
+            "group": _group_name(found[0]) if found else "",
+        })
+    return out
 
 
 CLOCK_KEY = "clock.offset_seconds"

@@ -1,49 +1,22 @@
-"""The demo organisation of API.md (`govflow init --demo`)."""
+"""Loads the demo organisation (`govflow init --demo`) that the installed registry carries."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
+from service import procedure
 from service.auth import ensure_group, ensure_user
 
-DEMO_PASSWORD = "govflow-demo"
 
-GROUPS: dict[str, str] = {
-    "admin": "系统管理员",
-    "xfk": "信访科",
-    "office_leader": "办公室分管领导",
-    "secretary_general": "秘书长",
-    "leadership": "常委会领导",
-    "dept_fgw": "法制工作委员会",
-    "dept_cjw": "财政经济委员会",
-    "dept_jsw": "监察和司法委员会",
-    "county_linxiang": "临翔区人大常委会",
-    "county_fengqing": "凤庆县人大常委会",
-    "zzb": "机关综治办",
-    "emergency_group": "应急领导小组",
-    "web_admin": "网站管理员",
-}
-
-USERS: list[tuple[str, str, list[str]]] = [
-    ("admin", "系统管理员", ["admin"]),
-    ("xfk1", "信访科 张科员", ["xfk"]),
-    ("xfk2", "信访科 李科员", ["xfk"]),
-    ("bgs", "办公室分管领导", ["office_leader"]),
-    ("msz", "秘书长", ["secretary_general", "emergency_group"]),
-    ("zr", "主任", ["leadership", "emergency_group"]),
-    ("fgw1", "法制工作委员会", ["dept_fgw"]),
-    ("cjw1", "财政经济委员会", ["dept_cjw"]),
-    ("jsw1", "监察和司法委员会", ["dept_jsw"]),
-    ("linxiang1", "临翔区人大常委会", ["county_linxiang"]),
-    ("zzb1", "机关综治办", ["zzb"]),
-    ("web1", "网站管理员", ["web_admin"]),
-]
-
-
-def load_demo(session: Session) -> None:
+def load_demo(session: Session, organisation: Any = None) -> None:
     """Create or refresh the demo groups and users (idempotent; passwords set once)."""
-    for key, name in GROUPS.items():
+    org = organisation or procedure.registry().organisation
+    if org is None:
+        raise RuntimeError("没有可加载的示例组织")
+    for key, name in org.groups.items():
         ensure_group(session, key, name)
     session.flush()
-    for username, name, groups in USERS:
-        ensure_user(session, username, name, DEMO_PASSWORD, groups)
+    for username, name, groups in org.users:
+        ensure_user(session, username, name, org.password, groups)

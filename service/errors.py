@@ -43,6 +43,12 @@ class Conflict(GovFlowError):
     code = "conflict"
 
 
+class DuplicatePeriod(Conflict):
+    """A case with this idempotency key (process + period of a round) already exists."""
+
+    code = "duplicate_period"
+
+
 class Invalid(GovFlowError):
     status = 422
     code = "invalid"

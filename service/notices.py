@@ -12,35 +12,50 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from service import clock, procedure
 from service.actors import Actor
+from service.store import statements as stmt
 from service.store.db import RawTx
 from service.store.models import Group, Notice, NoticeRead
 
 if TYPE_CHECKING:
     from service.store.db import Database
-from workflows import module_for
 
-KINDS = {
-    "reminder": "提醒",
-    "urge": "催办",
-    "report_required": "要求汇报",
-    "investigation": "建议联合调查",
-    "chase_report": "催报",
+# Notices the platform itself sends (督办 actions); procedures declare the kinds their scripts raise.
+PLATFORM_KINDS = {
     "manual_urge": "人工催办",
     "listed": "挂牌督办",
     "reassign": "改派",
 }
 
-_outbox: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("govflow_outbox",
-                                                                                      default=None)
+
+def kinds() -> dict[str, str]:
+    """Every notice kind with its Chinese name."""
+    return {**procedure.registry().notice_kinds(), **PLATFORM_KINDS}
+
+class Outbox(list[dict[str, Any]]):
+    """What a step's scripts queued: notices (the list itself) and linked starts (`starts`,
+    see service/links.py); the runtime writes both in the step's own transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[dict[str, Any]] = []
+
+
+_outbox: contextvars.ContextVar[Outbox | None] = contextvars.ContextVar("govflow_outbox", default=None)
+
+
+def current_outbox(helper: str) -> Outbox:
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError(f"{helper}() 只能在流程执行中调用")
+    return outbox
 
 
 def notify(kind: str, recipients: Any, **fields: Any) -> None:
     """Script helper: queue a notice; the runtime writes it when the step commits."""
-    outbox = _outbox.get()
-    if outbox is None:
-        raise RuntimeError("notify() 只能在流程执行中调用")
-    if kind not in KINDS:
+    outbox = current_outbox("notify")
+    if kind not in kinds():
         raise ValueError(f"未知的通知类型 {kind}")
     targets = [recipients] if isinstance(recipients, str) else list(recipients or [])
     unique = list(dict.fromkeys(str(t) for t in targets if t))
@@ -48,8 +63,8 @@ def notify(kind: str, recipients: Any, **fields: Any) -> None:
 
 
 @contextmanager
-def collecting() -> Iterator[list[dict[str, Any]]]:
-    items: list[dict[str, Any]] = []
+def collecting() -> Iterator[Outbox]:
+    items = Outbox()
     token = _outbox.set(items)
     try:
         yield items
@@ -63,37 +78,17 @@ def group_names(session: Session) -> dict[str, str]:
 
 def render(process_key: str, kind: str, fields: dict[str, Any], names: dict[str, str],
            now: datetime) -> str | None:
-    module = module_for(process_key)
-    renderer = getattr(module, "notice_text", None)
-    if renderer is not None:
-        text = renderer(kind, fields, names, now)
+    declared = procedure.get(process_key)
+    if declared is not None and declared.notice_text is not None:
+        text = declared.notice_text(kind, fields, names, now)
         return None if text is None else str(text)
-    return f"【{KINDS.get(kind, kind)}】{fields.get('business_key', '')}"
+    return f"【{kinds().get(kind, kind)}】{fields.get('business_key', '')}"
 
 
 class CaseRef(Protocol):
     id: int
     process_key: str
     business_key: str
-
-
-_NEW_NOTICE = (
-    "INSERT INTO notices (kind, instance_id, task_id, recipient_user, recipient_group, text, created_at, "
-    "created_by, dedup_key) VALUES (:kind, :instance_id, :task_id, :user, :group, :text, :now, :by, :dedup) "
-    "RETURNING id"
-)
-_NEW_LOG = (
-    "INSERT INTO supervision_log (instance_id, at, kind, username, group_key, text) "
-    "VALUES (:instance_id, :now, :kind, :by, :groups, :text)"
-)
-_USER_ADDRESSES = "SELECT active, email, phone FROM users WHERE username = :name"
-_GROUP_ADDRESSES = (
-    "SELECT u.active, u.email, u.phone FROM users u JOIN user_groups g ON g.user_id = u.id WHERE g.group_key = :name"
-)
-_NEW_DELIVERY = (
-    "INSERT INTO deliveries (notice_id, channel, address, state, attempts) VALUES (:notice_id, :channel, :address, "
-    "'pending', 0)"
-)
 
 
 def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str, Any]], now: datetime,
@@ -121,25 +116,24 @@ def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str
             continue
         for target in recipients:
             user = target[5:] if target.startswith("user:") else None
-            notice_id = sql.rows(tx, _NEW_NOTICE, {
+            notice_id = sql.rows(tx, stmt.NEW_NOTICE, {
                 "kind": item["kind"], "instance_id": case.id, "task_id": task_id, "user": user,
                 "group": None if user else target, "text": text, "now": sql.when(now), "by": by,
                 "dedup": dedup[target]})[0][0]
             _queue_deliveries(db, tx, int(notice_id), user, None if user else target)
             written += 1
-        sql.run(tx, _NEW_LOG, {"instance_id": case.id, "now": sql.when(now), "kind": item["kind"], "by": by,
+        sql.run(tx, stmt.NEW_LOG, {"instance_id": case.id, "now": sql.when(now), "kind": item["kind"], "by": by,
                                "groups": ",".join(recipients), "text": text})
     return written
 
 
-# Deadline notices are sent once per deadline: re-entering a step (退回重办, a rejected
-# extension) with the same deadline does not repeat a rung that already went out.
-DEDUPLICATED_KINDS = frozenset({"reminder", "urge", "report_required", "investigation"})
-
-
 def _dedup_key(inst: CaseRef, item: dict[str, Any], target: str) -> str | None:
+    """Deadline notices (a procedure's `deadline_notices`) are sent once per deadline:
+    re-entering a step (退回重办, a rejected extension) with the same deadline does not repeat a
+    rung that already went out."""
     due = item["fields"].get("due_at")
-    if item["kind"] not in DEDUPLICATED_KINDS or not due:
+    declared = procedure.get(inst.process_key)
+    if declared is None or item["kind"] not in declared.deadline_notices or not due:
         return None
     stage = item["fields"].get("stage") or ""
     step = item["fields"].get("step") or ""
@@ -150,14 +144,14 @@ def _queue_deliveries(db: Database, tx: Session | RawTx, notice_id: int, user: s
                       group: str | None) -> None:
     """Outbox rows for every active recipient with an e-mail address or a phone number."""
     sql = db.sql
-    people = sql.rows(tx, _USER_ADDRESSES, {"name": user}) if user else sql.rows(tx, _GROUP_ADDRESSES, {"name": group})
+    people = sql.rows(tx, stmt.USER_ADDRESSES, {"name": user}) if user else sql.rows(tx, stmt.GROUP_ADDRESSES, {"name": group})
     rows = []
     for active, email, phone in people:
         if active and email:
             rows.append({"notice_id": notice_id, "channel": "email", "address": email})
         if active and phone:
             rows.append({"notice_id": notice_id, "channel": "sms", "address": phone})
-    sql.many(tx, _NEW_DELIVERY, rows)
+    sql.many(tx, stmt.NEW_DELIVERY, rows)
 
 
 def _mine(actor: Actor) -> Any:
@@ -174,10 +168,10 @@ def for_user(session: Session, actor: Actor, unread_only: bool = False, limit: i
     )
     if unread_only:
         query = query.where(NoticeRead.read_at.is_(None))
-    from service.queries import iso
-
+    iso = clock.iso
+    names = kinds()
     return [
-        {"id": n.id, "kind": n.kind, "kind_name": KINDS.get(n.kind, n.kind), "instance_id": n.instance_id,
+        {"id": n.id, "kind": n.kind, "kind_name": names.get(n.kind, n.kind), "instance_id": n.instance_id,
          "task_id": n.task_id, "text": n.text, "created_at": iso(n.created_at), "read_at": iso(read_at),
          "recipient_group": n.recipient_group, "recipient_user": n.recipient_user}
         for n, read_at in session.execute(query)

@@ -11,17 +11,17 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import access, calendar, clock
+from service import calendar, clock, policy
 from service.actors import Actor
 from service.errors import Forbidden, NotFound
-from service.runtime import NO_DUE_DATE, Runtime, instance_data
+from service.links import links_of
+from service.runtime import NO_DUE_DATE, Runtime, awaited_messages, instance_data
 from service.store.models import Definition, Group, History, HumanTask, Instance, TaskCandidate, Timer
 
 MAX_LIMIT = 500
 
 
-def iso(value: datetime | None) -> str | None:
-    return clock.parse_datetime(value).isoformat(timespec="seconds") if value is not None else None
+iso = clock.iso
 
 
 def provisional(value: datetime | None) -> bool:
@@ -81,17 +81,18 @@ def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
     row = session.get(HumanTask, task_id)
     if row is None:
         raise NotFound("任务不存在")
-    in_groups = bool(actor.groups.intersection(row.candidate_groups.split(",")))
-    if not (row.assignee == actor.username or in_groups or actor.is_supervisor):
+    if not policy.may_view_task(actor, row.candidate_groups, row.assignee, row.process_key):
         raise Forbidden("您无权查看此任务")
     return row
 
 
 def instances(session: Session, actor: Actor, process: str | None = None, status: str | None = None,
               overdue: bool = False, stalled_days: int | None = None, q: str | None = None,
-              limit: int = 100, offset: int = 0) -> list[Instance]:
+              limit: int = 100, offset: int = 0, drill: bool | None = None) -> list[Instance]:
     now = clock.now()
     query = select(Instance)
+    if drill is not None:
+        query = query.where(Instance.drill.is_(drill))
     if process:
         query = query.where(Instance.process_key == process)
     if status:
@@ -102,14 +103,14 @@ def instances(session: Session, actor: Actor, process: str | None = None, status
         query = query.where(Instance.status == "running", Instance.last_step_at < now - timedelta(days=stalled_days))
     if q:
         query = query.where(Instance.business_key.contains(q.strip().upper(), autoescape=True))
-    query = access.visible(query, actor)
+    query = policy.visible(query, actor)
     # newest first by id (ids follow registration order): read backwards on the primary key and
     # stop at the limit, instead of sorting every matching row
     query = query.order_by(Instance.id.desc()).limit(min(limit, MAX_LIMIT)).offset(offset)
     return list(session.scalars(query))
 
 
-def instance_json(inst: Instance) -> dict[str, Any]:
+def instance_json(inst: Instance, links: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     now = clock.now()
     due = clock.parse_datetime(inst.due_at) if inst.due_at else None
     return {
@@ -125,14 +126,22 @@ def instance_json(inst: Instance) -> dict[str, Any]:
         "last_step_at": iso(inst.last_step_at),
         "handling_group": inst.handling_group,
         "listed": bool(inst.listed),
+        "drill": bool(inst.drill),
+        "links": links or [],
     }
+
+
+def instance_rows(session: Session, rows: list[Instance]) -> list[dict[str, Any]]:
+    """List rows with their links (one query for the whole page)."""
+    found = links_of(session, [r.id for r in rows])
+    return [instance_json(r, found.get(r.id)) for r in rows]
 
 
 def visible_instance(session: Session, actor: Actor, instance_id: int) -> Instance:
     inst = session.get(Instance, instance_id)
     if inst is None:
         raise NotFound("案件不存在")
-    if session.scalars(access.visible(select(Instance.id).where(Instance.id == instance_id), actor)).first() is None:
+    if session.scalars(policy.visible(select(Instance.id).where(Instance.id == instance_id), actor)).first() is None:
         raise Forbidden("您无权查看此案件")
     return inst
 
@@ -142,8 +151,8 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
     definition = session.get(Definition, inst.definition_id)
     assert definition is not None
     wf, _model = runtime._load(session, inst)
-    data = access.present(instance_data(wf), actor, inst)
-    personal = access.may_see_personal(actor, inst)
+    data = policy.present(instance_data(wf), actor, inst)
+    personal = policy.may_see_personal(actor, inst)
     open_tasks = session.scalars(
         select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
         .order_by(HumanTask.created_at)
@@ -156,7 +165,7 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
     )
     history = session.scalars(select(History).where(History.instance_id == inst.id).order_by(History.id))
     return {
-        **instance_json(inst),
+        **instance_json(inst, links_of(session, [inst.id])[inst.id]),
         "version": definition.version,
         "process_name": definition.name,
         "definition_id": definition.id,
@@ -167,6 +176,7 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
         "history": [history_json(h, actor, inst, personal) for h in history],
         "timers": [{"name": t.name, "due_at": iso(t.due_at), "provisional": provisional(t.due_at)}
                    for t in timers],
+        "awaited_messages": awaited_messages(wf) if inst.status == "running" else [],
     }
 
 
@@ -175,7 +185,7 @@ def history_json(h: History, actor: Actor, inst: Instance, personal: bool) -> di
         if not raw:
             return None
         value = json.loads(raw)
-        return value if personal or not isinstance(value, dict) else access.present(value, actor, inst)
+        return value if personal or not isinstance(value, dict) else policy.present(value, actor, inst)
 
     return {
         "at": iso(h.at),

@@ -108,9 +108,9 @@ def deliver_pending(db: Database, limit: int = 100) -> int:
             continue
         error = None
         try:
-            from service.notices import KINDS
+            from service.notices import kinds
 
-            _senders[channel](address, f"GovFlow {KINDS.get(kind, '通知')}", text)
+            _senders[channel](address, f"GovFlow {kinds().get(kind, '通知')}", text)
         except Exception as exc:  # noqa: BLE001 - any gateway failure is recorded and retried
             error = f"{type(exc).__name__}: {exc}"
             log.warning("delivery %s failed: %s", delivery_id, error)

@@ -10,46 +10,27 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store, notices
+from service import clock, config_store, notices, policy, procedure
 from service.actors import Actor
-from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.errors import Conflict, Invalid, NotFound
 from service.runtime import NO_DUE_DATE
 from service.store.db import Database
 from service.store.models import Group, History, HumanTask, Instance, Supervision, TaskCandidate, User
 
-SUPERVISOR_GROUPS = frozenset({"leadership", "secretary_general", "office_leader", "zzb", "admin"})
-
-
-# 综治办 supervises the dispute procedures only; the leaders supervise everything.
-SCOPED_SUPERVISORS: dict[str, frozenset[str]] = {
-    "zzb": frozenset({"dispute_case", "dispute_screening_monthly", "dispute_screening_daily"}),
-}
-
-
-def require_supervisor(actor: Actor) -> None:
-    if not actor.groups & SUPERVISOR_GROUPS:
-        raise Forbidden("只有督办人员（常委会领导、秘书长、办公室分管领导、综治办）可以使用督办功能")
-
-
-def supervised_processes(actor: Actor) -> frozenset[str] | None:
-    """The processes this supervisor may supervise; None means all of them."""
-    if actor.groups & (SUPERVISOR_GROUPS - SCOPED_SUPERVISORS.keys()):
-        return None
-    scope: frozenset[str] = frozenset()
-    for group in actor.groups & SCOPED_SUPERVISORS.keys():
-        scope |= SCOPED_SUPERVISORS[group]
-    return scope
-
 
 def _require_scope(actor: Actor, inst: Instance) -> None:
-    scope = supervised_processes(actor)
-    if scope is not None and inst.process_key not in scope:
-        raise Forbidden("该案件不在您的督办范围内")
+    policy.require_supervises(actor, inst.process_key)
+
+
+def _fallback(inst: Instance) -> list[str]:
+    """Who gets a 督办 notice of a case not yet handed to a unit: its procedure's owners."""
+    declared = procedure.get(inst.process_key)
+    return sorted(declared.owners) if declared else []
 
 
 def board(session: Session, actor: Actor, stalled_days: int | None = None) -> dict[str, Any]:
     """Overdue and stalled running cases, grouped by handling department."""
-    require_supervisor(actor)
+    policy.require_supervisor(actor)
     now = clock.now()
     days = int(stalled_days if stalled_days is not None else config_store.get("supervision.stalled_days"))
     stalled_before = now - timedelta(days=days)
@@ -57,7 +38,7 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
         Instance.status == "running",
         or_(Instance.due_at < now, Instance.last_step_at < stalled_before, Instance.listed.is_(True)),
     ).order_by(Instance.due_at)
-    scope = supervised_processes(actor)
+    scope = policy.supervised(actor)
     if scope is not None:
         query = query.where(Instance.process_key.in_(sorted(scope)))
     rows = list(session.scalars(query))
@@ -106,7 +87,7 @@ def _instance(session: Session, instance_id: int) -> Instance:
 
 def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> dict[str, Any]:
     """A supervisor's 催办: a notice to the handling unit (and 信访科), logged."""
-    require_supervisor(actor)
+    policy.require_supervisor(actor)
     if not isinstance(comment, str) or not comment.strip():
         raise Invalid("请填写催办意见", [{"field": "comment", "message": "此项为必填项"}])
     now = clock.now()
@@ -118,7 +99,7 @@ def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> d
         targets = [inst.handling_group] if inst.handling_group else []
         targets += [g for g in (t.candidate_groups for t in session.scalars(
             select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open"))) if g]
-        targets = list(dict.fromkeys(g for t in targets for g in t.split(",") if g)) or ["xfk"]
+        targets = list(dict.fromkeys(g for t in targets for g in t.split(",") if g)) or _fallback(inst)
         fields = {"subject": inst.title, "unit": inst.handling_group or "",
                   "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
                   "comment": comment.strip()}
@@ -131,7 +112,7 @@ def manual_urge(db: Database, instance_id: int, comment: Any, actor: Actor) -> d
 
 def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None, actor: Actor) -> dict[str, Any]:
     """挂牌督办 on/off: the case is marked everywhere it is shown."""
-    require_supervisor(actor)
+    policy.require_supervisor(actor)
     now = clock.now()
     with db.write() as session:
         inst = _instance(session, instance_id)
@@ -146,7 +127,7 @@ def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None
             fields = {"subject": inst.title, "unit": inst.handling_group or "",
                       "due_at": clock.parse_datetime(inst.due_at).isoformat() if inst.due_at else None,
                       "comment": f"：{comment}" if comment else ""}
-            targets = [inst.handling_group] if inst.handling_group else ["xfk"]
+            targets = [inst.handling_group] if inst.handling_group else _fallback(inst)
             notices.write(db, session, inst, [{"kind": "listed", "recipients": targets, "fields": fields}],
                           now, actor.username)
         else:
@@ -158,7 +139,7 @@ def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None
 
 def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, actor: Actor) -> dict[str, Any]:
     """改派: move an open task to another group or user."""
-    require_supervisor(actor)
+    policy.require_supervisor(actor)
     now = clock.now()
     with db.write() as session:
         task = session.get(HumanTask, task_id)

@@ -30,7 +30,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from service.pgtemp import PostgresServer  # noqa: E402
+from testing.pgtemp import PostgresServer  # noqa: E402
 
 ARTIFACTS_DIR = TESTS_DIR / "artifacts"
 CHROMIUM_PATH = Path("/usr/bin/chromium")
@@ -237,21 +237,39 @@ def sqlite_api(sqlite_app: Any) -> ApiClient:
     return ApiClient(sqlite_app)
 
 
+# Every test starts at this moment, whatever the day the suite runs (a Tuesday, a working day; a
+# petition received then is due on Monday 2027-02-01, day 60 being a Saturday). A test that needs
+# another day pins it with pin_clock.
+SUITE_START = "2026-12-01T10:00:00+08:00"
+
+
 @pytest.fixture(autouse=True)
-def _reset_virtual_clock() -> Any:
-    """Tests that move the clock must not leak the offset into the next test."""
-    yield
+def _pinned_clock() -> Any:
+    """Start each test at SUITE_START; tests that move the clock must not leak the offset into
+    the next test."""
     from datetime import timedelta
 
     from service import clock
 
+    clock.start_from(clock.parse_datetime(SUITE_START))
     clock.set_offset(timedelta(0))
+    yield
+    clock.set_offset(timedelta(0))
+    clock.start_from(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _procedures() -> Any:
+    """The procedures of workflows/ installed, as every entry point does at start-up."""
+    from service.bootstrap import install_procedures
+
+    return install_procedures()
 
 
 def _petition_sample() -> dict[str, Any]:
-    from service.bench import PETITION_BASE  # the bench drives the same sample petition
+    from workflows.petition_sample import START_BASE  # the procedure's sample case, shared with the bench
 
-    return {"received_at": "2026-03-02T09:00:00+08:00", **PETITION_BASE}
+    return {"received_at": "2026-03-02T09:00:00+08:00", **START_BASE}
 
 
 PETITION = _petition_sample()

@@ -242,8 +242,13 @@ def test_non_json_body_is_400(api: ApiClient) -> None:
 def test_health_reports_the_database_kind(api: ApiClient, db_url: str) -> None:
     r = api.client.get("/api/v1/health")
     assert r.status_code == 200
+    from service import clock
+
     expected = "postgresql" if db_url.startswith("postgresql") else "sqlite"
-    assert r.get_json() == {"status": "ok", "database": expected, "scheduler": "stopped"}
+    body = r.get_json()
+    now = clock.parse_datetime(body.pop("now"))  # API.md: the server clock, ISO +08:00
+    assert body == {"status": "ok", "database": expected, "scheduler": "stopped"}
+    assert abs((clock.now() - now).total_seconds()) < 60 and now.utcoffset().total_seconds() == 8 * 3600
 
 
 # ---- GET /api/v1/instances filters ------------------------------------------------------------

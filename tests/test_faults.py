@@ -38,10 +38,10 @@ from sqlalchemy import func, select
 
 from service import clock
 from service.bootstrap import deploy_bytes
-from service.pgtemp import PostgresServer
 from service.runtime import Runtime, waiting_timers
 from service.store.db import Database
 from service.store.models import History, HumanTask, Instance, Timer
+from testing.pgtemp import PostgresServer
 
 pytestmark = pytest.mark.postgresql
 

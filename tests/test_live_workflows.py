@@ -9,11 +9,11 @@ from typing import Any
 from conftest import PETITION, ApiClient, make_app
 from sqlalchemy import select
 
-from service.bench import petition_steps
 from service.engine import dump_state
 from service.store.models import InstanceState
+from workflows.petition_sample import dept_route
 
-DEPT_ROUTE = petition_steps()[:5]  # classify … handle
+DEPT_ROUTE = dept_route()[:5]  # classify … handle
 
 
 def stored_state(app: Any, iid: int) -> dict[str, Any]:

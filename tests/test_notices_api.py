@@ -198,11 +198,18 @@ def test_admin_clock_advances_the_virtual_clock(sqlite_api: ApiClient, monkeypat
 
 
 def test_admin_clock_fires_the_reminder_ladder(sqlite_api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """61 days on: the handling deadline has passed, so 提醒 and 催办 reach the unit."""
+    """A day past the handling deadline, 提醒 and 催办 have reached the unit. Received on
+    2026-12-01, the petition is due at the end of Monday 2027-02-01 (day 60, 2027-01-30, is a
+    Saturday: 民法典 203), so 61 days on it is not yet overdue and 63 days on it is."""
     monkeypatch.setenv("GOVFLOW_CLOCK", "virtual")
     api = sqlite_api
     case = handling_petition(api)
+    assert api.instance("xfk1", case["id"])["due_at"] == "2027-02-01T23:59:59+08:00"
     r = api.post("admin", "/api/v1/admin/clock", json={"advance": "P61D"})
+    assert r.status_code == 200, r.get_json()
+    api._tokens.clear()
+    assert "urge" not in {n["kind"] for n in notices(api, "fgw1") if n["instance_id"] == case["id"]}
+    r = api.post("admin", "/api/v1/admin/clock", json={"advance": "P2D"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["fired"] >= 1  # one engine step may pass several due timers of the instance
     api._tokens.clear()  # tokens expire by the (now moved) clock

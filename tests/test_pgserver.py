@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from service.pgtemp import PostgresServer
+from testing.pgtemp import PostgresServer
 
 pytestmark = pytest.mark.postgresql
 

@@ -53,13 +53,13 @@ def test_add_days_helper_follows_the_legal_calendar() -> None:
     ("dept", "dept_fgw", "dept_fgw"), ("county", "county_linxiang", "county_linxiang"),
 ])
 def test_route_group_helper_names_the_handling_unit(route: str, chosen: str | None, group: str) -> None:
-    out = run("handling_group = route_group(route, handling_group)", route=route, handling_group=chosen)
+    out = run("handling_group = petition.route_group(route, handling_group)", route=route, handling_group=chosen)
     assert out["handling_group"] == group
 
 
 def test_route_group_refuses_a_dept_route_without_a_unit() -> None:
     with pytest.raises(ValueError, match="必须选择办理单位"):
-        run("handling_group = route_group(route, handling_group)", route="dept", handling_group=None)
+        run("handling_group = petition.route_group(route, handling_group)", route="dept", handling_group=None)
 
 
 def test_functions_assigned_in_a_script_do_not_leak_into_task_data() -> None:

@@ -1,16 +1,13 @@
-"""Per-procedure domain logic, looked up by process key (the BPMN process id)."""
+"""The procedures GovFlow runs, each declared once (a `Procedure`, see service/procedure.py),
+and the demo organisation. service/bootstrap.py installs them; nothing else imports this."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from service.procedure import Procedure
+from workflows import organisation, petition
 
-from workflows import petition
+PROCEDURES: tuple[Procedure, ...] = (
+    petition.PROCEDURE,
+)
 
-PROCESS_MODULES: dict[str, ModuleType] = {
-    petition.PROCESS_KEY: petition,
-}
-
-
-def module_for(process_key: str) -> ModuleType | None:
-    """The module holding HELPERS, VALIDATORS, masking and numbering for a process, if any."""
-    return PROCESS_MODULES.get(process_key)
+ORGANISATION = organisation.DEMO

@@ -10,6 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from service import config_store
+from service.procedure import (
+    MessageRule,
+    Numbering,
+    PersonalData,
+    Procedure,
+    SettingSpec,
+    Starters,
+)
+from workflows import petition_report
+
 PROCESS_KEY = "petition"
 
 # 统一编号 XF-<year>-<6 digits>, sequential per year (the engine allocates it).
@@ -30,7 +41,10 @@ LEGAL_GROUP = "dept_jsw"
 # Routes whose handling unit is picked in 归纳分类, and the group-key prefix it must have.
 CHOSEN_GROUP_PREFIX: dict[str, str] = {"dept": "dept_", "county": "county_"}
 
-MAX_EXTENSION_DAYS = 30
+
+
+def _setting(name: str) -> int:
+    return int(config_store.get(f"{PROCESS_KEY}.{name}"))
 
 
 def route_group(route: str, handling_group: str | None) -> str:
@@ -46,7 +60,7 @@ def route_group(route: str, handling_group: str | None) -> str:
     raise ValueError(f"分流方式 {route!r} 没有办理单位")
 
 
-# Functions the diagram's scripts and expressions may call (besides add_days and now).
+# Functions the diagram's scripts and expressions may call, as `petition.<name>(...)`.
 HELPERS: dict[str, Callable[..., Any]] = {"route_group": route_group}
 
 
@@ -128,17 +142,18 @@ def validate_classify(form: dict[str, Any], instance: dict[str, Any], group_keys
 
 
 def validate_handle(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
-    """条例 第三十四条: extensions together may not exceed 30 days."""
+    """条例 第三十四条: extensions together may not exceed 30 days (a setting)."""
     if form.get("outcome") != "extend":
         return []
+    most = _setting("max_extension_days")
     used = int(instance.get("extension_total") or 0)
     asked = int(form.get("extension_days") or 0)
-    if used + asked > MAX_EXTENSION_DAYS:
-        left = max(MAX_EXTENSION_DAYS - used, 0)
+    if used + asked > most:
+        left = max(most - used, 0)
         return [
             {
                 "field": "extension_days",
-                "message": f"延期累计不得超过30日（已延期{used}日，本次最多可申请{left}日）",
+                "message": f"延期累计不得超过{most}日（已延期{used}日，本次最多可申请{left}日）",
             }
         ]
     return []
@@ -258,15 +273,18 @@ def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], 
 def recompute_deadlines(data: dict[str, Any], add_days: Callable[..., str]) -> dict[str, Any]:
     """The deadline keys of a case recomputed from their bases with the current calendar."""
     out: dict[str, Any] = {}
+    # The periods in force when the case started (the case keeps them: a later change of the
+    # settings applies to new cases, not to those already counting).
     received = data.get("received_at")
     if isinstance(received, str) and received:
-        due = add_days(received, 60)
+        due = add_days(received, int(data.get("handling_days") or _setting("handling_days")))
         extended = int(data.get("extension_total") or 0)
         out["due_at"] = add_days(due, extended) if extended else due
-        out["route_due_at"] = add_days(received, 15)
+        out["route_due_at"] = add_days(received, int(data.get("route_days") or _setting("route_days")))
     replied = data.get("replied_at")
     if isinstance(replied, str) and replied and "review_window_end" in data:
-        out["review_window_end"] = add_days(replied, 30)
+        window = int(data.get("review_window_days") or _setting("review_window_days"))
+        out["review_window_end"] = add_days(replied, window)
     return out
 
 
@@ -281,3 +299,68 @@ def project(data: dict[str, Any]) -> dict[str, Any]:
         "handling_group": data.get("handling_group") if handed_over else None,
         "due_at": None if replied else data.get("due_at"),
     }
+
+
+# ---- The declaration the platform reads (service/procedure.py).
+
+CHAIN_GROUPS = frozenset({"xfk", "office_leader", "secretary_general", "leadership"})
+
+PROCEDURE = Procedure(
+    key=PROCESS_KEY,
+    name="信访件办理",
+    numbering=Numbering(BUSINESS_KEY_PREFIX, BUSINESS_KEY_DIGITS),
+    starters=Starters(
+        groups=frozenset({OWN_GROUP}), label="登记信访", refusal="只有信访科可以登记信访件", path="/petitions/new",
+        hint="提交后系统自动生成统一编号，并按收件时间计算各环节期限（收件当日不计，末日遇法定节假日顺延）。"
+             "信访人个人信息仅办理链条内可见。",
+    ),
+    owners=frozenset({OWN_GROUP}),
+    supervisors=frozenset({"leadership", "secretary_general", "office_leader"}),
+    # 第九条(二): 信访科, the leaders who sign, and the unit handling this very petition.
+    personal=PersonalData(maskers=MASKERS, readers=CHAIN_GROUPS, handling_unit=True),
+    helpers=HELPERS,
+    validators=VALIDATORS,
+    notice_kinds={"reminder": "提醒", "urge": "催办", "report_required": "要求汇报", "investigation": "建议联合调查"},
+    deadline_notices=frozenset({"reminder", "urge", "report_required", "investigation"}),
+    notice_text=notice_text,
+    settings=(
+        SettingSpec("handling_days", 60, "办理期限：自收件次日起计算的日数（信访工作办法 第八条(一)）",
+                    minimum=1, maximum=365),
+        SettingSpec("route_days", 15, "登记、分类和交办期限（条例 第二十二条、第二十三条）", minimum=1, maximum=90),
+        SettingSpec("max_extension_days", 30, "延期累计上限（条例 第三十四条）", minimum=1, maximum=90),
+        SettingSpec("review_window_days", 30, "答复后等待复查申请的日数（条例 第三十五条）", minimum=1, maximum=90),
+        SettingSpec("collective_threshold", 5, "集体访人数：达到此人数的信访同时启动突发事件应急处置", unit="人",
+                    minimum=2, maximum=1000),
+        SettingSpec("collective_major_threshold", 30, "集体访人数：达到此人数建议按重大突发事件处置", unit="人",
+                    minimum=2, maximum=10000),
+        SettingSpec("ladder.reminder_days_before", 10, "督办：办理期限前多少天发提醒", minimum=1, maximum=60),
+        SettingSpec("ladder.urge_days", 0, "督办：期满后多少天发催办通知（0 = 期满当时）", minimum=0, maximum=60),
+        SettingSpec("ladder.report_days", 7, "督办：期满后多少天要求办案单位书面汇报", minimum=1, maximum=90),
+        SettingSpec("ladder.proposal_days", 15, "督办：期满后多少天建议组成联合调查组", minimum=1, maximum=120),
+    ),
+    ladder=True,
+    labels={
+        "business_key": "统一编号",
+        "due_at": "办结期限",
+        "route_due_at": "登记分流期限",
+        "extension_total": "累计延期天数",
+        "handed_over_at": "交办时间",
+        "handling_group": "办理单位",
+        "review_window_end": "复查申请截止",
+        "review_requested": "已申请复查",
+        "duplicate_of": "重复信访（原件编号）",
+        "handling_days": "办理期限（日）",
+        "route_days": "登记分流期限（日）",
+        "review_window_days": "复查申请期（日）",
+    },
+    messages=(MessageRule(
+        "review_request", "复查申请", frozenset({OWN_GROUP}), refusal="只有信访科可以登记复查申请",
+        action="登记复查申请", prompt="本案已答复，正在等待复查申请期满。信访人在期限内请求复查的，请登记：",
+        confirm="确认登记信访人的复查申请？登记后本案转复查并结束。", deadline_key="review_window_end"),),
+    title_keys=("subject",),
+    duplicate_key="petitioner_id_number",
+    relations={"duplicate": "重复信访", "emergency": "集体访转突发事件"},
+    project=project,
+    recompute=recompute_deadlines,
+    ledgers=(petition_report.LEDGER,),
+)

@@ -20,11 +20,13 @@ from service import calendar, clock
 from service.engine.parser import GovFlowParser
 from service.engine.scripts import RestrictedScriptEngine
 from service.engine.serializer import SERIALIZER_VERSION, dump_state, load_state
+from service.engine.taskdata import completed_children, instance_view, task_data
 
 __all__ = [
     "SERIALIZER_VERSION", "ProcessModel", "SCRIPT_ENGINE", "dump_state", "load_state",
     "parse_processes", "new_workflow", "restore_workflow", "user_task_meta", "expression_value", "tasks_in",
-    "ready_user_tasks", "has_ready_engine_task",
+    "ready_user_tasks", "has_ready_engine_task", "install_helpers",
+    "task_data", "instance_view", "completed_children",
 ]
 
 
@@ -63,21 +65,14 @@ def _set_state(self: Task, value: int) -> None:
 Task._set_state = _set_state  # type: ignore[method-assign]
 
 
-def _helpers() -> dict[str, Any]:
-    from service.deadlines import days_overdue, ladder_at
-    from service.notices import notify
-    from workflows import PROCESS_MODULES
-
-    helpers: dict[str, Any] = {
-        "add_days": calendar.add_days, "now": clock.now_iso, "notify": notify,
-        "ladder_at": ladder_at, "days_overdue": days_overdue,
-    }
-    for module in PROCESS_MODULES.values():
-        helpers.update(getattr(module, "HELPERS", {}))
-    return helpers
+# The platform's own helpers; the rest (notify, each procedure's namespace) are injected at
+# start-up by service.bootstrap through install_helpers, so the engine imports nothing above it.
+SCRIPT_ENGINE = RestrictedScriptEngine({"add_days": calendar.add_days, "now": clock.now_iso})
 
 
-SCRIPT_ENGINE = RestrictedScriptEngine(_helpers())
+def install_helpers(helpers: dict[str, Any]) -> None:
+    """Add functions (or procedure namespaces) that diagrams' scripts and expressions may call."""
+    SCRIPT_ENGINE.environment.globals.update(helpers)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Workflows kept in memory between steps.
 
-Restoring a petition's state costs more than running its step. A process keeps the workflow
+Restoring a case's state costs more than running its step. A process keeps the workflow
 it has just saved, under the instance id and the version it saved it as; the next command on
 that instance reuses it only if the database still holds that version (another node or worker
 may have moved the instance on; then the state is loaded from the database as usual). A command

@@ -20,7 +20,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from service.store.db import RawTx, wrap_driver_error
+from service.store.driver import RawTx, wrap_driver_error
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

@@ -98,6 +98,9 @@ class Instance(Base):
         Index("ix_instances_status_id", "status", "id"),
         Index("ix_instances_status_due", "status", "due_at"),
         Index("ix_instances_status_last_step", "status", "last_step_at"),
+        # 重复信访 and the like: a new case looks for a running case of its procedure with the
+        # same match hash (e.g. of the petitioner's ID number) — one index probe per start.
+        Index("ix_instances_process_match", "process_key", "match_hash", "status"),
         UniqueConstraint("idempotency_key", name="uq_instances_idempotency_key"),
     )
 
@@ -120,6 +123,10 @@ class Instance(Base):
     listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     serializer_version: Mapped[str] = mapped_column(String(16))
+    # A hash (never the value: it is personal data) of the procedure's duplicate key.
+    match_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # 演练: a drill runs like any case but is marked everywhere and left out of statistics.
+    drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The engine state lives in its own table: list scans read small rows only.
     state_row: Mapped[InstanceState] = relationship(lazy="select", uselist=False, cascade="all, delete-orphan")
 
@@ -308,3 +315,77 @@ class Supervision(Base):
     username: Mapped[str | None] = mapped_column(String(64), nullable=True)
     group_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     text: Mapped[str] = mapped_column(Text, default="")
+
+
+class SettingChange(Base):
+    """Who changed which setting when, and from what to what (before/after as JSON): a rule's
+    number (a deadline, a ladder offset) decides cases, so every change of it is accountable."""
+
+    __tablename__ = "setting_changes"
+    # "Who changed 办理期限, and what was it on the day this case was registered?" reads one
+    # key's changes in time order; without (key, at) it scans the whole log.
+    __table_args__ = (Index("ix_setting_changes_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    username: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after: Mapped[str] = mapped_column(Text)
+
+
+class InstanceLink(Base):
+    """A relation between two cases (重复信访 `duplicate`, 集体访 → 应急 `emergency`, a round →
+    its dispute cases `source`): one row, shown on both cases."""
+
+    __tablename__ = "instance_links"
+    __table_args__ = (
+        # a case page reads its links from either end
+        Index("ix_instance_links_from", "from_id"),
+        Index("ix_instance_links_to", "to_id"),
+        UniqueConstraint("from_id", "to_id", "relation", name="uq_instance_links"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    to_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    relation: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReadRow(Base):
+    """A row a procedure keeps for itself (a read model: the public site's published articles,
+    a round's per-department reports), written in the step's own transaction and rebuilt from
+    the history by `govflow rebuild-read-models` if it is ever lost."""
+
+    __tablename__ = "read_rows"
+    __table_args__ = (
+        UniqueConstraint("model", "row_key", name="uq_read_rows_model_key"),
+        # a model's rows by tag (a column, a department) newest first: the public site's pages
+        Index("ix_read_rows_model_tag_sort", "model", "tag", "sort_at"),
+        # everything one case wrote: dropped and rewritten when it is rebuilt
+        Index("ix_read_rows_instance", "instance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str] = mapped_column(String(200))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    tag: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sort_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InstanceGroup(Base):
+    """Every group handling a case (one per department when a task goes to each): what lists,
+    visibility and personal-data rules read when one `handling_group` column is not enough."""
+
+    __tablename__ = "instance_groups"
+    __table_args__ = (
+        # a department's cases: the visibility check probes (group, instance)
+        Index("ix_instance_groups_group", "group_key", "instance_id"),
+    )
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(64), primary_key=True)

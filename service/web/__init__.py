@@ -7,46 +7,24 @@ from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from service.auth import actor_for
 from service.bootstrap import Services, build
 from service.config import Settings
 from service.errors import GovFlowError
 from service.store.models import User
+from service.web.context import LoginUser, csrf, services
+
+__all__ = ["LoginUser", "create_app", "csrf", "services"]
 
 log = logging.getLogger(__name__)
-csrf = CSRFProtect()
 login_manager = LoginManager()
-login_manager.login_view = "pages.login"
+login_manager.login_view = "auth.login"
 login_manager.login_message = "请先登录"
 login_manager.session_protection = "strong"
 
 MAX_BODY = 2 * 1024 * 1024
-
-
-class LoginUser:
-    """Flask-Login's view of a user: id plus the Actor the service layer wants."""
-
-    def __init__(self, user: User) -> None:
-        self.id = user.id
-        self.username = user.username
-        self.name = user.name
-        self.groups = user.group_keys
-        self.actor = actor_for(user)
-        self.is_authenticated = True
-        self.is_active = user.active
-        self.is_anonymous = False
-
-    def get_id(self) -> str:
-        return str(self.id)
-
-
-def services() -> Services:
-    from flask import current_app
-
-    return current_app.extensions["govflow"]
 
 
 def create_app(settings: Settings | None = None, start_timers: bool | None = None,
@@ -67,13 +45,36 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     login_manager.init_app(app)
 
     from service.web.api import api
+    from service.web.auth_pages import auth_pages
     from service.web.calendar_admin import calendar_admin
-    from service.web.pages import pages
+    from service.web.cases import cases
+    from service.web.clock_page import clock_page
+    from service.web.definition_pages import definition_pages
+    from service.web.inbox import inbox
+    from service.web.layout import layout
+    from service.web.notice_pages import notice_pages
+    from service.web.reports import reports_pages
+    from service.web.settings_admin import settings_admin, settings_api
+    from service.web.starts import starts
+    from service.web.supervision_pages import supervision_pages
 
     csrf.exempt(api)
+    csrf.exempt(settings_api)
     app.register_blueprint(api)
-    app.register_blueprint(pages)
+    app.register_blueprint(layout)  # the templates' filters and globals, base.html's context
+    app.register_blueprint(auth_pages)
+    app.register_blueprint(inbox)
+    app.register_blueprint(cases)
+    app.register_blueprint(starts)
+    app.register_blueprint(definition_pages)
+    app.register_blueprint(notice_pages)
+    app.register_blueprint(supervision_pages)
+    app.register_blueprint(clock_page)
     app.register_blueprint(calendar_admin)
+    app.register_blueprint(reports_pages)  # 统计报表: the pages, and nested in them /api/v1/reports (CSRF-exempt)
+    app.register_blueprint(settings_admin)
+    app.register_blueprint(settings_api)
+    _procedure_routes(app)
     _error_handlers(app)
 
     @app.after_request
@@ -88,6 +89,25 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
 
         svc.scheduler = start_scheduler(svc.runtime, svc.settings.poll_seconds)
     return app
+
+
+def _procedure_routes(app: Flask) -> None:
+    """What procedures add to the web: a readable start URL (e.g. /petitions/new), and their own
+    blueprints (public ones allowed) declared in their contract."""
+    from flask_login import login_required
+
+    from service import procedure
+    from service.web.starts import new_instance
+
+    for declared in procedure.registry():
+        if declared.starters.path:
+            def start(_key: str = declared.key) -> Any:
+                return new_instance(_key)
+
+            app.add_url_rule(declared.starters.path, endpoint=f"start_{declared.key}",
+                             view_func=login_required(start), methods=["GET", "POST"])
+        for blueprint in declared.blueprints:
+            app.register_blueprint(blueprint)
 
 
 @login_manager.user_loader

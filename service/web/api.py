@@ -10,12 +10,12 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from service import auth, definitions, queries
+from service import auth, definitions, policy, queries
 from service.actors import Actor
 from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
 from service.errors import BadRequest, Forbidden, Invalid, NotFound, Unauthorized
-from service.web import services
+from service.web.context import services
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -88,12 +88,24 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
     return value
 
 
+def _bool_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if raw not in ("0", "1", "true", "false"):
+        raise BadRequest(f"参数 {name} 必须是 0 或 1")
+    return raw in ("1", "true")
+
+
 @api.get("/health")
 def health() -> Any:
     svc = services()
     svc.db.ping()
     running = svc.scheduler is not None and svc.scheduler.running
-    return jsonify({"status": "ok", "database": svc.db.dialect, "scheduler": "running" if running else "stopped"})
+    from service import clock
+
+    return jsonify({"status": "ok", "database": svc.db.dialect, "scheduler": "running" if running else "stopped",
+                    "now": clock.now_iso()})
 
 
 @api.post("/auth/token")
@@ -140,10 +152,7 @@ def start_instance() -> Any:
     process = body.get("process")
     if not isinstance(process, str) or not process:
         raise BadRequest("缺少流程标识 process")
-    from service.access import sees_all
-
-    if process == "petition" and not (sees_all(_actor(), process) or _actor().is_admin):
-        raise Forbidden("只有信访科可以登记信访件")
+    policy.require_start(_actor(), process)
     result = services().runtime.start(process, body.get("data", {}), _actor())
     return jsonify(result), 201
 
@@ -157,9 +166,9 @@ def list_instances() -> Any:
             session, _actor(), process=request.args.get("process") or None,
             status=request.args.get("status") or None, overdue=overdue,
             stalled_days=_int_arg("stalled_days"), q=request.args.get("q") or None,
-            limit=_int_arg("limit", 100) or 100, offset=_int_arg("offset", 0) or 0,
+            limit=_int_arg("limit", 100) or 100, offset=_int_arg("offset", 0) or 0, drill=_bool_arg("drill"),
         )
-        return jsonify([queries.instance_json(r) for r in rows])
+        return jsonify(queries.instance_rows(session, rows))
 
 
 @api.get("/instances/<int:instance_id>")
@@ -174,11 +183,8 @@ def get_instance(instance_id: int) -> Any:
 def post_message(instance_id: int, name: str) -> Any:
     body = _body(optional=True)
     with services().db.read() as session:
-        queries.visible_instance(session, _actor(), instance_id)
-    from service.access import sees_all
-
-    if not sees_all(_actor(), "petition"):
-        raise Forbidden("只有信访科可以登记复查申请")
+        process = queries.visible_instance(session, _actor(), instance_id).process_key
+    policy.require_message(_actor(), process, name)
     return jsonify(services().runtime.send_message(instance_id, name, body.get("data") or {}, _actor()))
 
 

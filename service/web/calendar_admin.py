@@ -27,7 +27,7 @@ from service import calendar as legal
 from service import clock
 from service.errors import Forbidden
 from service.store.models import CalendarDay, CalendarYear
-from service.web import services
+from service.web.context import services
 
 log = logging.getLogger(__name__)
 

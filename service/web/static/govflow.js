@@ -15,7 +15,7 @@
   }
 
   /* Show a conditionally required field (and its * marker) only while its condition holds;
-     restrict group selects to the pattern the active rule sets (e.g. ^dept_). */
+     restrict group selects to the pattern the active rule sets (e.g. a prefix such as ^dept). */
   function applyRules(box) {
     var rules = JSON.parse(box.getAttribute('data-rules') || '[]');
     var required = {}, patterns = {};

@@ -1,0 +1,178 @@
+"""Per-task data: what each task of a case shows and keeps, multi-instance children kept apart.
+
+A multi-instance activity (one task per department) runs one child task per element of its
+collection. Merging every live task's data into one view lets the children overwrite each other
+(each department's `zero_report` hides the others'), and SpiffWorkflow carries nothing a child set
+past the join: the Camunda flavour only writes the element variable back into the collection. So
+the case view reports each live child apart, and a procedure reads what each completed child set
+from the task tree (which keeps completed tasks) instead of from the data after the join.
+
+Pure functions over a workflow: no database, no web."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask, SequentialMultiInstanceTask
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
+
+__all__ = ["PER_TASK", "task_data", "instance_view", "completed_children"]
+
+# The key of instance_view's result under which live multi-instance children are reported.
+PER_TASK = "per_task"
+
+LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+
+def _tasks_in(wf: BpmnWorkflow, state: int) -> list[Task]:
+    """service.engine.tasks_in (the same scan, in the same order); not imported from there because
+    the engine package imports this module."""
+    found = [t for t in wf.tasks.values() if t.state & state]
+    for sub in wf.subprocesses.values():
+        found.extend(t for t in sub.tasks.values() if t.state & state)
+    return found
+
+
+def _activity(task: Task) -> Task | None:
+    """The multi-instance task `task` is a child of, or None if it is not a multi-instance child."""
+    parent = task.parent
+    if parent is not None and isinstance(parent.task_spec, MultiInstanceTask) \
+            and parent.task_spec.task_spec == task.task_spec.name:
+        return parent
+    return None
+
+
+def _element_name(spec: MultiInstanceTask) -> str | None:
+    """The element variable (camunda:elementVariable): the engine sets the output item from it at
+    run time, the input item only once the activity started in this process."""
+    ref = spec.input_item or spec.output_item
+    return ref.bpmn_id if ref is not None else None
+
+
+def _collection_names(spec: MultiInstanceTask) -> set[str]:
+    """The collection (camunda:collection): the activity's own bookkeeping, rewritten as children
+    complete, so it is never what a child "set"."""
+    return {ref.bpmn_id for ref in (spec.data_input, spec.data_output) if ref is not None}
+
+
+def _handed(child: Task, activity: Task) -> dict[str, Any]:
+    """The data the activity handed `child` when it created it.
+
+    Not the activity's data now: that also collects what its children return (the collection is
+    rewritten; without an output collection the engine merges each child's whole data into it). It
+    is the data the activity started from (its parent's: a completed task's data no longer changes)
+    and, for a sequential activity that merges whole data, what the children before this one merged."""
+    start = activity.parent
+    base = start.data if start is not None else activity.data
+    spec = activity.task_spec
+    if isinstance(spec, SequentialMultiInstanceTask) and (spec.data_output is None or spec.output_item is None):
+        base = deepcopy(base)
+        for merged in activity.internal_data.get("merged", []):
+            if merged == str(child.id):
+                break
+            earlier = activity.workflow.tasks.get(UUID(merged))
+            if earlier is not None:  # a copy: DeepMerge changes nested values in place
+                DeepMerge.merge(base, deepcopy(earlier.data))
+    return base
+
+
+def _element(child: Task, activity: Task, handed: dict[str, Any]) -> Any:
+    """The element of the collection the child was created for (as handed, even if the child then
+    replaced its element variable), or its index when the activity counts instead of iterating."""
+    where = child.internal_data.get("key_or_index")
+    for name in _collection_names(activity.task_spec):
+        collection = handed.get(name)
+        if where is not None and isinstance(collection, dict | list | tuple):
+            try:
+                return collection[where]
+            except (KeyError, IndexError, TypeError):
+                pass
+    if "item" in child.internal_data:
+        return child.internal_data["item"]
+    name = _element_name(activity.task_spec)
+    if name is not None and name in child.data:
+        return child.data[name]
+    return where
+
+
+def _own(child: Task, activity: Task, handed: dict[str, Any]) -> dict[str, Any]:
+    """What the child keeps of its own: its element variable and every key it set or changed."""
+    skip = _collection_names(activity.task_spec)
+    own = {k: v for k, v in child.data.items() if k not in skip and (k not in handed or handed[k] != v)}
+    name = _element_name(activity.task_spec)
+    if name is not None and name in child.data:
+        own[name] = child.data[name]
+    return own
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    """The data this one task shows and keeps: its whole data, except for a multi-instance child,
+    whose case data is its activity's: then only its element variable and what was set on it."""
+    activity = _activity(task)
+    if activity is None:
+        return dict(task.data)
+    return _own(task, activity, _handed(task, activity))
+
+
+def instance_view(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The case data as people see it: the data of the tasks where the instance now stands.
+
+    As service.runtime.instance_data (the same result when no multi-instance child is live), except
+    that live multi-instance children do not overwrite each other: what each one set is left out of
+    the merged data and reported under PER_TASK, {task id: {bpmn_id, element, data}}; the keys they
+    only inherited stay in the merge. A case variable named like PER_TASK is shadowed while
+    children are live."""
+    if wf.is_completed():
+        data = dict(wf.data)
+        if wf.last_task is not None:
+            data.update(wf.last_task.data)
+        return data
+    # Merge the live flow nodes oldest first, so the newest copy of a key wins: a branch spawned
+    # earlier (a 督办 rung) must not hide what the main path changed since (an extension).
+    live = [t for t in _tasks_in(wf, LIVE) if t.task_spec.bpmn_id]
+    data: dict[str, Any] = {}
+    per_task: dict[str, dict[str, Any]] = {}
+    for task in sorted(live, key=lambda t: t.last_state_change):
+        activity = _activity(task)
+        if activity is None:
+            data.update(task.data)
+            continue
+        handed = _handed(task, activity)
+        own = _own(task, activity, handed)
+        skip = _collection_names(activity.task_spec)
+        data.update({k: v for k, v in task.data.items() if k not in own and k not in skip})
+        per_task[str(task.id)] = {
+            "bpmn_id": task.task_spec.bpmn_id, "element": _element(task, activity, handed), "data": own,
+        }
+    if not data and wf.last_task is not None:
+        data.update(wf.last_task.data)
+    if per_task:
+        data[PER_TASK] = per_task
+    return data
+
+
+def completed_children(wf: BpmnWorkflow, bpmn_id: str) -> list[dict[str, Any]]:
+    """What each completed child of the multi-instance activity `bpmn_id` set, in the order they
+    completed, as [{task_id, element, data}] (data: its element variable and the keys it changed
+    relative to what the activity handed it): the engine drops it at the join, so a procedure that
+    must keep each department's report reads it here. Every pass through the activity counts
+    (a case sent back to it lists the earlier round first); cancelled children are left out."""
+    out: list[dict[str, Any]] = []
+    for activity in _tasks_in(wf, TaskState.ANY_MASK):
+        if activity.task_spec.bpmn_id != bpmn_id or not isinstance(activity.task_spec, MultiInstanceTask):
+            continue
+        for merged in activity.internal_data.get("merged", []):
+            child = activity.workflow.tasks.get(UUID(merged))
+            if child is None or child.state != TaskState.COMPLETED:
+                continue
+            handed = _handed(child, activity)
+            out.append({
+                "task_id": merged, "element": _element(child, activity, handed),
+                "data": _own(child, activity, handed),
+            })
+    return out

@@ -1,0 +1,220 @@
+"""The procedure contract: what a procedure declares so that the platform can run it.
+
+A procedure is its diagram(s) in bpmn/, its forms in forms/ and one `Procedure` declared in
+workflows/. Everything in service/ reads procedures only through this contract (a registry
+installed once at start-up, see service/bootstrap.py), so the engine room names no process,
+group or rule of its own; adding a procedure touches nothing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+FieldErrors = list[dict[str, str]]
+# (form data, the task's data before this step, every group key) → Chinese field errors
+Validator = Callable[[dict[str, Any], dict[str, Any], set[str]], FieldErrors]
+Masker = Callable[[str | None], str | None]
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """统一编号 `<prefix>-<year>-<n>`, sequential per year, allocated inside the start's transaction.
+
+    `by_period`: a round is numbered by its period instead (`<prefix>-<YYYY>-<MM>` for a month,
+    `<prefix>-<YYYYMMDD>` for a day, see service/schedule.py); a start without a period still
+    gets the running number."""
+
+    prefix: str
+    digits: int = 6
+    by_period: bool = False
+
+
+@dataclass(frozen=True)
+class Starters:
+    """Who may start a case. Closed by default: nobody but the system administrator."""
+
+    groups: frozenset[str] = frozenset()
+    anyone: bool = False  # "any logged-in user" has to be said, never assumed
+    label: str = "发起"  # the navigation entry / button, e.g. 登记信访
+    refusal: str = "您无权发起此流程"
+    hint: str = ""  # a line shown above the start form
+    path: str | None = None  # an extra, readable URL of the start page, e.g. /petitions/new
+
+
+ANY_LOGGED_IN_USER = Starters(anyone=True)
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    """A BPMN message people may send to a waiting case (e.g. 复查申请), and who may send it."""
+
+    name: str
+    label: str  # what the message is, e.g. 复查申请 (history, flash)
+    senders: frozenset[str]
+    refusal: str = "您无权向此案件发送该消息"
+    action: str = ""  # the case page's button, e.g. 登记复查申请
+    prompt: str = ""  # the line beside the button
+    confirm: str = ""  # the browser's confirmation question
+    deadline_key: str | None = None  # a data key shown as the window's end
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """Fields shown in clear only to `readers` (and, if `handling_unit`, to the unit handling
+    that very case); everyone else, every list, export and log line sees them masked."""
+
+    maskers: Mapping[str, Masker]
+    readers: frozenset[str]
+    handling_unit: bool = True
+
+    def mask(self, data: dict[str, Any]) -> dict[str, Any]:
+        masked = dict(data)
+        for name, masker in self.maskers.items():
+            value = masked.get(name)
+            if isinstance(value, str):
+                masked[name] = masker(value)
+        return masked
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """A number of the rules an administrator may change without editing code.
+
+    `key` is local to its procedure: the stored key is `<procedure>.<key>`."""
+
+    key: str
+    default: int
+    label: str  # what it means, in Chinese
+    unit: str = "天"
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """One procedure's declaration (workflows/ holds a complete example per procedure)."""
+
+    key: str  # the BPMN process id
+    name: str
+    numbering: Numbering
+    starters: Starters = Starters()
+    owners: frozenset[str] = frozenset()  # see every case of it and receive what has no other addressee
+    supervisors: frozenset[str] = frozenset()  # 督办: see, urge, list and reassign every case of it
+    personal: PersonalData | None = None
+    # Script helpers, reachable in the diagram as `<key>.<name>(...)` so names cannot collide.
+    helpers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    validators: Mapping[str, Validator] = field(default_factory=dict)  # bpmn_id (or "start") → rule beyond the JSON Schema
+    notice_kinds: Mapping[str, str] = field(default_factory=dict)  # kind → 中文名 of the notices its scripts raise
+    deadline_notices: frozenset[str] = frozenset()  # kinds sent once per deadline and recipient
+    notice_text: Callable[[str, dict[str, Any], dict[str, str], Any], str | None] | None = None
+    settings: tuple[SettingSpec, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)  # Chinese labels of data keys no form has (computed ones)
+    messages: tuple[MessageRule, ...] = ()
+    title_keys: tuple[str, ...] = ("subject", "title")
+    # A start whose value of this key matches a running case of the procedure is a duplicate
+    # (重复信访): its data gets `duplicate_of` (the other's number), both get a `duplicate` link.
+    duplicate_key: str | None = None
+    # Chinese names of the relations its cases have with others (e.g. duplicate → 重复信访).
+    relations: Mapping[str, str] = field(default_factory=dict)
+    # Data → the case row's projected columns ("handling_group", "due_at"); default: the data as is.
+    project: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Data, add_days → deadline keys recomputed after a calendar change.
+    recompute: Callable[[dict[str, Any], Callable[..., str]], dict[str, Any]] | None = None
+    # Whether the 督办 ladder's rungs exist for this procedure (offsets are its settings
+    # `ladder.<rung>_days`, read by the `<key>.ladder_at` helper).
+    ladder: bool = False
+    # Rounds started by the system at their moment (service/schedule.py: Schedule).
+    schedules: tuple[Any, ...] = ()
+    # Rows the procedure keeps itself, written in the step's own transaction (service/readmodels.py).
+    read_models: tuple[Any, ...] = ()
+    # 台账: tables served as JSON, a page and an Excel file (service/ledgers.py: Ledger).
+    ledgers: tuple[Any, ...] = ()
+    # Extra Flask blueprints of the procedure (public ones allowed), registered by the app factory.
+    blueprints: tuple[Any, ...] = ()
+
+    def setting_key(self, local: str) -> str:
+        return f"{self.key}.{local}"
+
+    def message(self, name: str) -> MessageRule | None:
+        return next((m for m in self.messages if m.name == name), None)
+
+    def title(self, data: dict[str, Any]) -> str:
+        for key in self.title_keys:
+            value = data.get(key)
+            if value:
+                return str(value)[:256]
+        return ""
+
+
+class Registry:
+    """The installed procedures, by key, and what the platform derives from them."""
+
+    def __init__(self, procedures: Iterable[Procedure] = (), organisation: Any = None) -> None:
+        self._by_key: dict[str, Procedure] = {}
+        self.organisation = organisation
+        for procedure in procedures:
+            if procedure.key in self._by_key:
+                raise ValueError(f"流程 {procedure.key} 重复声明")
+            self._by_key[procedure.key] = procedure
+
+    def __iter__(self) -> Any:
+        return iter(self._by_key.values())
+
+    def get(self, key: str | None) -> Procedure | None:
+        return self._by_key.get(key) if key else None
+
+    def keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def notice_kinds(self) -> dict[str, str]:
+        kinds: dict[str, str] = {}
+        for procedure in self:
+            kinds.update(procedure.notice_kinds)
+        return kinds
+
+    def settings(self) -> dict[str, tuple[Procedure, SettingSpec]]:
+        return {p.setting_key(s.key): (p, s) for p in self for s in p.settings}
+
+    def relation_labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for procedure in self:
+            labels.update(procedure.relations)
+        return labels
+
+    def supervisor_groups(self) -> frozenset[str]:
+        groups: frozenset[str] = frozenset()
+        for procedure in self:
+            groups |= procedure.supervisors
+        return groups
+
+    def helper_namespaces(self, bound: Callable[[Procedure], Mapping[str, Callable[..., Any]]]) -> dict[str, Any]:
+        """One namespace per procedure for the script engine: its own helpers plus the platform's
+        procedure-bound ones (e.g. `ladder_at`, reading that procedure's offsets)."""
+        spaces: dict[str, Any] = {}
+        for procedure in self:
+            names = {**bound(procedure), **procedure.helpers}
+            bad = [n for n in names if n.startswith("_") or not n.isidentifier()]
+            if bad:
+                raise ValueError(f"流程 {procedure.key} 的脚本函数名不合法：{bad}")
+            spaces[procedure.key] = SimpleNamespace(**names)
+        return spaces
+
+
+_installed = Registry()
+
+
+def install(registry: Registry) -> None:
+    """Set the procedures this process runs (bootstrap does it once, tests may add their own)."""
+    global _installed
+    _installed = registry
+
+
+def registry() -> Registry:
+    return _installed
+
+
+def get(key: str | None) -> Procedure | None:
+    return _installed.get(key)

@@ -1,0 +1,381 @@
+"""One step of a case, the shared machinery of every command: read the case and its workflow
+(from memory when this process saved that version), validate the form, run the engine to its
+next wait, then write state, projections and history behind guarded updates (a concurrent step
+makes them match nothing: 409, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import clock, definitions, notices, procedure, readmodels
+from service.actors import SYSTEM
+from service.engine import (
+    SERIALIZER_VERSION,
+    ProcessModel,
+    dump_state,
+    has_ready_engine_task,
+    ready_user_tasks,
+    restore_workflow,
+    user_task_meta,
+)
+from service.engine.events import waiting_dues
+from service.engine.live import LiveWorkflows
+from service.engine.taskdata import instance_view
+from service.errors import Conflict, EngineFailure, GovFlowError, Invalid, NotFound
+from service.forms import FormRegistry
+from service.store import statements as stmt
+from service.store.db import Database, RawTx
+from service.store.models import Group, Instance
+
+log = logging.getLogger(__name__)
+
+RESERVED_PREFIXES = ("_",)
+# Sort key for tasks without a due date: after every real one.
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=clock.BEIJING)
+# Group keys change rarely (`govflow init --demo`, user administration); validators read them from
+# memory, refreshed every few seconds.
+GROUPS_TTL_SECONDS = 10.0
+
+
+def _json(value: Any) -> str:
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, default=str) writes it, ~10× faster."""
+    try:
+        return orjson.dumps(value, default=str,
+                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS).decode()
+    except TypeError:  # non-string keys, integers beyond 64 bits: the standard encoder copes
+        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+# The case data as people see it: the live tasks' data merged, multi-instance children (one
+# task per department) kept apart under "per_task" (service/engine/taskdata.py).
+instance_data = instance_view
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    bad = [k for k in data if not isinstance(k, str) or k.startswith(RESERVED_PREFIXES) or not k.isidentifier()]
+    if bad:
+        raise Invalid("数据包含不允许的字段名", [{"field": k, "message": "字段名不合法"} for k in bad])
+
+
+def _normalise_dates(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Date-times without a zone are Beijing time; store them with +08:00."""
+    out = dict(data)
+    for name, prop in schema.get("properties", {}).items():
+        value = out.get(name)
+        if prop.get("format") == "date-time" and isinstance(value, str):
+            try:
+                out[name] = clock.parse_datetime(value).isoformat(timespec="seconds")
+            except (ValueError, OverflowError) as exc:
+                raise Invalid("日期超出范围", [{"field": name, "message": "日期超出可处理的范围"}]) from exc
+    return out
+
+
+@dataclass
+class CaseRef:
+    """The instance row as a command read it: `version` is what the save must still find."""
+
+    id: int
+    version: int
+    definition_id: int
+    process_key: str
+    business_key: str
+    status: str
+
+
+@dataclass
+class Step:
+    """Everything one command writes, computed before its transaction starts."""
+
+    case: CaseRef
+    wf: BpmnWorkflow
+    now: datetime
+    state: str
+    values: dict[str, Any]
+    ready: dict[str, dict[str, Any]]
+    timers: dict[str, tuple[datetime, str]]
+    # What the database holds for the version read (the projections are written with every
+    # state, so they are the workflow's before this command ran): open task ids, waiting timers.
+    before: Before
+    closed: list[str] = field(default_factory=list)  # tasks this command closed: candidates go
+    opened: list[dict[str, Any]] = field(default_factory=list)  # tasks it opened (set when written)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Before:
+    """The projections as of the version a command read, minus what the command itself closed."""
+
+    ready: set[str] = field(default_factory=set)
+    timers: dict[str, datetime] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()  # the case's handling groups (instance_groups rows)
+
+    @classmethod
+    def of(cls, wf: BpmnWorkflow, groups: tuple[str, ...] = ()) -> Before:
+        return cls(set(ready_user_tasks(wf)), {task_id: due for task_id, (due, _name) in waiting_dues(wf).items()},
+                   groups)
+
+
+def _handling_groups(shown: dict[str, Any]) -> tuple[str, ...]:
+    """Every group handling the case: a projection's `handling_groups` (one task per department)
+    or its single `handling_group`."""
+    many = shown.get("handling_groups")
+    if isinstance(many, list | tuple):
+        return tuple(sorted({str(g) for g in many if isinstance(g, str) and g}))
+    one = shown.get("handling_group")
+    return (one,) if isinstance(one, str) and one else ()
+
+
+def _history(case_id: int, now: datetime, username: str, action: str, **columns: Any) -> dict[str, Any]:
+    row = {"instance_id": case_id, "at": now, "username": username, "action": action, "task_bpmn_id": None,
+           "task_name": None, "task_id": None, "data_before": None, "data_after": None, "comment": None}
+    row.update(columns)
+    return row
+
+
+class StepMachinery:
+    """What every command shares (the Runtime is composed of it and the command mixins)."""
+
+    db: Database
+    forms: FormRegistry
+    models: definitions.ModelCache
+    sql: Any
+    live: LiveWorkflows
+    _groups: tuple[float, frozenset[str]] | None
+
+    # ----- reading ---------------------------------------------------------------------------
+
+    def group_keys(self) -> frozenset[str]:
+        cached = self._groups
+        if cached is None or time.monotonic() - cached[0] > GROUPS_TTL_SECONDS:
+            with self.db.read() as session:
+                cached = (time.monotonic(), frozenset(session.scalars(select(Group.key))))
+            self._groups = cached
+        return cached[1]
+
+    def _model(self, definition_id: int) -> ProcessModel:
+        model = self.models.cached(definition_id)
+        if model is None:
+            with self.db.read() as session:
+                model = self.models.by_id(session, definition_id)
+        return model
+
+    def _workflow(self, tx: Session | RawTx, case: CaseRef) -> tuple[CaseRef, BpmnWorkflow]:
+        """The workflow of `case` at the version read: from memory if this process saved it,
+        else restored from the stored state (read with its version, in one statement)."""
+        wf = self.live.take(case.id, case.version, case.business_key)
+        if wf is not None:
+            return case, wf
+        row = self.sql.rows(tx, stmt.CASE_AND_STATE, {"id": case.id})
+        if not row:
+            raise NotFound("案件不存在")
+        case = CaseRef(*row[0][:6])
+        model = self._model(case.definition_id)
+        return case, restore_workflow(orjson.loads(row[0][6]), model)
+
+    def _load(self, session: Session, inst: Instance) -> tuple[BpmnWorkflow, ProcessModel]:
+        """A freshly restored workflow for reading (case pages): never the cached one."""
+        model = self.models.by_id(session, inst.definition_id)
+        return restore_workflow(json.loads(inst.state), model), model
+
+    def _validate(self, form_key: str | None, data: Any, bpmn_id: str, process_key: str,
+                  instance_data_: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise Invalid("表单数据必须是 JSON 对象", [{"field": "", "message": "应为对象"}])
+        _check_keys(data)
+        if form_key:
+            form = self.forms.get(form_key)
+            form.validate(data)
+            data = _normalise_dates(form.schema, data)
+        declared = procedure.get(process_key)
+        validator = declared.validators.get(bpmn_id) if declared else None
+        if validator is not None:
+            errors = validator(data, instance_data_, set(self.group_keys()))
+            if errors:
+                raise Invalid("表单填写有误，请检查标出的字段", errors)
+        return data
+
+    def _effects(self, session: Any, case: CaseRef, outbox: Any, now: datetime, by: str | None,
+                 task_id: str | None = None, depth: int = 0) -> None:
+        """Write what a step's scripts queued (notices, linked starts): see Commands._effects."""
+        raise NotImplementedError
+
+    # ----- running the engine -----------------------------------------------------------------
+
+    def _run(self, wf: BpmnWorkflow, action: Any) -> list[dict[str, Any]]:
+        """Run an engine action to the next wait; returns the notices its scripts raised."""
+        try:
+            with notices.collecting() as outbox:
+                action()
+                wf.do_engine_steps()
+                # A timer found due at the end of the steps readies its branch: run that too.
+                for _ in range(20):
+                    if not has_ready_engine_task(wf):
+                        break
+                    wf.do_engine_steps()
+            return outbox
+        except GovFlowError:
+            raise
+        except (SpiffWorkflowException, Exception) as exc:  # noqa: BLE001 - scripts may raise anything
+            log.exception("engine step failed")
+            raise EngineFailure(f"流程执行出错，未做任何更改：{exc}") from exc
+
+    def _before(self, process_key: str, wf: BpmnWorkflow) -> Before:
+        """The projections of the workflow as read, before a command runs the engine."""
+        return Before.of(wf, _handling_groups(self._shown(process_key, instance_data(wf))))
+
+    @staticmethod
+    def _shown(process_key: str, data: dict[str, Any]) -> dict[str, Any]:
+        declared = procedure.get(process_key)
+        return declared.project(data) if declared is not None and declared.project is not None else data
+
+    def _instance_values(self, process_key: str, wf: BpmnWorkflow, now: datetime) -> dict[str, Any]:
+        """The instance row's projected columns (lists and filters read these, never the state)."""
+        data = instance_data(wf)
+        completed = wf.is_completed()
+        declared = procedure.get(process_key)
+        shown = self._shown(process_key, data)
+        group = shown.get("handling_group")
+        due = shown.get("due_at")
+        return {
+            "groups": _handling_groups(shown),
+            "status": "completed" if completed else "running",
+            "completed_at": now if completed else None,
+            "handling_group": group if isinstance(group, str) and group else None,
+            "due_at": clock.parse_datetime(due) if isinstance(due, str) and due else None,
+            "title": declared.title(data) if declared is not None else str(data.get("title") or "")[:256],
+        }
+
+    def _step(self, case: CaseRef, wf: BpmnWorkflow, now: datetime, before: Before) -> Step:
+        """Serialize and project the workflow (outside the write transaction)."""
+        return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
+                    values=self._instance_values(case.process_key, wf, now),
+                    ready={tid: user_task_meta(t) for tid, t in ready_user_tasks(wf).items()},
+                    timers=waiting_dues(wf), before=before)
+
+    # ----- writing ----------------------------------------------------------------------------
+
+    def _save(self, session: Session | RawTx, step: Step,
+              guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[dict[str, Any]]:
+        """Write the step: first its guarded updates, checked (a concurrent step makes them
+        match nothing: 409, and nothing else is written), then everything else as one batch
+        (PostgreSQL: one round trip each). Returns the instance's open tasks."""
+        with self.sql.batch(session):
+            checks = self._guard(session, step, guards)
+        self._settle(step, checks)
+        with self.sql.batch(session):
+            self._write_step(session, step)
+        readmodels.write_step(self.sql, session, step.case, step.history, step.now)
+        kept = [tid for tid in step.before.ready if tid in step.ready]
+        return [{"id": r[0], "bpmn_id": r[1], "name": r[2], "candidate_groups": [g for g in r[3].split(",") if g],
+                 "assignee": r[4]} for r in self._open_rows(session, kept)] + step.opened
+
+    def _guard(self, session: Session | RawTx, step: Step,
+               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[tuple[Callable[[], int], str]]:
+        """Issue the step's guarded updates; returns the row counts to check once known.
+
+        The instance UPDATE only matches the version that was read, so a concurrent step makes
+        it match nothing (409); `guards` are further statements that must match one row each
+        (sql, params, the conflict's message), checked first."""
+        case, values = step.case, step.values
+        sql = self.sql
+        checks = [(sql.counted(session, statement, params), message) for statement, params, message in guards]
+        checks.append((sql.counted(session, stmt.SAVE_CASE, {
+            "id": case.id, "version": case.version, "new_version": case.version + 1,
+            "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
+            "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
+            "due_at": sql.when(values["due_at"]), "title": values["title"],
+        }), "该案件已被他人同时处理，请刷新后重试"))
+        return checks
+
+    def _write_step(self, session: Session | RawTx, step: Step, history: bool = True) -> None:
+        """The rest of a step whose guards held: state, projections, history (unless the caller
+        writes the history of several steps at once)."""
+        sql = self.sql
+        sql.run(session, stmt.SAVE_STATE, {"id": step.case.id, "state": step.state})
+        step.opened = self._project(session, step)
+        if history:
+            sql.many(session, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+
+    @staticmethod
+    def _settle(step: Step, checks: list[tuple[Callable[[], int], str]]) -> None:
+        for count, message in checks:
+            if count() != 1:
+                raise Conflict(message)
+        step.case.version += 1
+        step.case.status = step.values["status"]
+
+    def _open_rows(self, session: Session | RawTx, task_ids: list[str]) -> list[tuple[Any, ...]]:
+        if not task_ids:
+            return []
+        marks, params = self.sql.in_list("t", task_ids)
+        return self.sql.rows(session, f"{stmt.OPEN_BY_ID} ({marks}) AND state = 'open'", params)
+
+    def _project(self, session: Session | RawTx, step: Step) -> list[dict[str, Any]]:
+        """Bring the open-task and waiting-timer rows in line with the workflow (the rows as they
+        were are `step.before`); returns the tasks it opened."""
+        sql, case, before = self.sql, step.case, step.before
+        now = sql.when(step.now)
+        gone = sorted(before.ready - step.ready.keys())
+        if gone:
+            marks, params = sql.in_list("t", gone)
+            sql.run(session, f"UPDATE human_tasks SET state = 'cancelled', completed_at = :now WHERE id IN ({marks}) "
+                             "AND state = 'open'", {**params, "now": now})
+        dropped = gone + step.closed
+        if dropped:
+            marks, params = sql.in_list("t", dropped)
+            sql.run(session, f"DELETE FROM task_candidates WHERE task_id IN ({marks})", params)
+        opened, tasks, candidates = [], [], []
+        for task_id, meta in step.ready.items():
+            if task_id in before.ready:
+                continue
+            tasks.append({"id": task_id, "instance_id": case.id, "process_key": case.process_key,
+                          "business_key": case.business_key, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
+                          "form_key": meta["form_key"], "candidate_groups": ",".join(meta["candidate_groups"]),
+                          "assignee": meta["assignee"], "now": now, "due_at": sql.when(meta["due_at"])})
+            due_sort = sql.when(meta["due_at"] or NO_DUE_DATE)
+            candidates += [{"task_id": task_id, "group_key": g, "due_sort": due_sort, "now": now}
+                           for g in dict.fromkeys(meta["candidate_groups"])]
+            opened.append({"id": task_id, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
+                           "candidate_groups": [g for g in meta["candidate_groups"] if g], "assignee": meta["assignee"]})
+        sql.many(session, stmt.NEW_TASK, tasks)
+        sql.many(session, stmt.NEW_CANDIDATE, candidates)
+
+        stale = [task_id for task_id in before.timers if task_id not in step.timers]
+        if stale:
+            marks, params = sql.in_list("t", stale)
+            sql.run(session, f"UPDATE timers SET state = 'cancelled' WHERE instance_id = :id AND task_id IN ({marks}) "
+                             "AND state = 'waiting'", {**params, "id": case.id})
+        new_timers, moved = [], []
+        for task_id, (due_at, name) in step.timers.items():
+            if task_id not in before.timers:
+                new_timers.append({"instance_id": case.id, "task_id": task_id, "name": name,
+                                   "due_at": sql.when(due_at)})
+            elif before.timers[task_id] != due_at:
+                moved.append({"id": case.id, "task_id": task_id, "due_at": sql.when(due_at)})
+        sql.many(session, stmt.NEW_TIMER, new_timers)
+        for row in moved:
+            sql.run(session, stmt.MOVE_TIMER, row)
+        groups = step.values["groups"]
+        if groups != before.groups:
+            if before.groups:
+                sql.run(session, stmt.DROP_CASE_GROUPS, {"id": case.id})
+            sql.many(session, stmt.NEW_CASE_GROUP, [{"instance_id": case.id, "group_key": g} for g in groups])
+        return opened
+
+    def _finish(self, step: Step, username: str, action: str, **columns: Any) -> None:
+        """Queue the command's history row (and the end row when the instance completed)."""
+        step.history.append(_history(step.case.id, step.now, username, action, **columns))
+        if step.values["status"] == "completed":
+            step.history.append(_history(step.case.id, step.now, SYSTEM.username, "end"))

@@ -1,0 +1,136 @@
+"""Labels for case data: the field titles, enum titles and formats of every form a diagram
+uses (cached per deployed version), and the (label, shown value) rows the case panels print.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from service import procedure
+from service.errors import GovFlowError
+from service.store.models import Definition
+from service.web.context import services
+from service.web.dates import fmt_dt
+
+# Keys every case has whatever its procedure (a procedure labels its own computed keys).
+COMPUTED_LABELS = {"business_key": "统一编号", "due_at": "办结期限", "handling_group": "办理单位"}
+# Fields every approval step writes: the case data keeps the latest one.
+SHARED_LABELS = {"decision": "最近审批意见", "comment": "最近意见说明"}
+
+CAMUNDA_FORM_KEY = "{http://camunda.org/schema/1.0/bpmn}formKey"
+
+_label_cache: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def _step_forms(definition: Definition) -> dict[str, str]:
+    """bpmn_id → formKey of every element that has a form, in document order."""
+    from service.deploy import safe_parse
+
+    try:
+        root = safe_parse(definition.bpmn_xml)
+    except GovFlowError:
+        return {}
+    return {str(node.get("id")): str(node.get(CAMUNDA_FORM_KEY)) for node in root.iter()
+            if isinstance(node.tag, str) and node.get(CAMUNDA_FORM_KEY) and node.get("id")}
+
+
+def _form_labels(schema: dict[str, Any]) -> dict[str, Any]:
+    titles: dict[str, str] = {}
+    enums: dict[str, dict[str, str]] = {}
+    formats: dict[str, str] = {}
+    for name, prop in schema.get("properties", {}).items():
+        titles[name] = str(prop.get("title", name))
+        if prop.get("format"):
+            formats[name] = prop["format"]
+        for value, title in zip(prop.get("enum", []), prop.get("x-enum-titles", []), strict=False):
+            enums.setdefault(name, {})[str(value)] = str(title)
+    return {"titles": titles, "enums": enums, "formats": formats}
+
+
+def labels_for(definition: Definition) -> dict[str, Any]:
+    """Field titles, enum titles and formats from every form the diagram uses (start form first);
+    `steps` keeps each step's own labels for its history entries."""
+    cache_key = (definition.id, definition.checksum)
+    cached = _label_cache.get(cache_key)
+    if cached is not None:
+        return cached
+    forms = services().runtime.forms
+    step_forms = _step_forms(definition)
+    keys = [definition.start_form_key] if definition.start_form_key else []
+    keys += list(step_forms.values())
+    titles: dict[str, str] = dict(SHARED_LABELS)
+    enums: dict[str, dict[str, str]] = {}
+    formats: dict[str, str] = {}
+    per_form: dict[str, dict[str, Any]] = {}
+    for key in dict.fromkeys(keys):
+        if not forms.exists(key):
+            continue
+        own = per_form[key] = _form_labels(forms.get(key).schema)
+        for name, title in own["titles"].items():
+            titles.setdefault(name, title)
+        for name, fmt in own["formats"].items():
+            formats.setdefault(name, fmt)
+        for name, mapping in own["enums"].items():
+            for value, title in mapping.items():
+                enums.setdefault(name, {}).setdefault(value, title)
+    declared = procedure.get(definition.key)
+    for name, title in {**COMPUTED_LABELS, **(declared.labels if declared else {})}.items():
+        titles.setdefault(name, title)
+    order = [k for k in titles if k not in SHARED_LABELS] + list(SHARED_LABELS)
+    result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {}}
+    for bpmn_id, key in step_forms.items():
+        own = per_form.get(key)
+        if own is None:
+            continue
+        result["steps"][bpmn_id] = {
+            "titles": {**titles, **own["titles"]},
+            "enums": {**enums, **own["enums"]},
+            "formats": {**formats, **own["formats"]},
+            "order": list(own["titles"]) + [k for k in order if k not in own["titles"]],
+        }
+    _label_cache[cache_key] = result
+    return result
+
+
+def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[str, str]) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    enum = labels["enums"].get(name)
+    if enum and str(value) in enum:
+        return enum[str(value)]
+    if name.endswith("group") and isinstance(value, str):
+        return group_names.get(value, value)
+    fmt = labels["formats"].get(name)
+    if fmt == "date":
+        return str(value)
+    if isinstance(value, str) and (fmt == "date-time" or re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", value)):
+        return fmt_dt(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def data_rows(data: dict[str, Any] | None, labels: dict[str, Any], group_names: dict[str, str],
+              skip: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """(label, shown value) rows in form order; empty values and unknown internals left out."""
+    if not data:
+        return []
+    order = {name: i for i, name in enumerate(labels["order"])}
+    skipped = set(skip)
+    rows = []
+    for name in sorted(data, key=lambda k: (order.get(k, len(order)), k)):
+        value = data[name]
+        if name in skipped or value is None or value == "" or name.startswith("_"):
+            continue
+        rows.append({
+            "name": name,
+            "label": labels["titles"].get(name, name),
+            "value": _display(name, value, labels, group_names),
+            "long": isinstance(value, str) and (len(value) > 40 or "\n" in value),
+        })
+    return rows

@@ -1,0 +1,111 @@
+"""案件查询: the case list with its filters, a case's page (data, history, open tasks, diagram,
+the messages the user may register and the 督办 panel), and registering a message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from service import policy, procedure, queries
+from service.actors import Actor
+from service.web.case_view import case_context, case_marks
+from service.web.context import services
+from service.web.dates import due_state
+from service.web.guards import current_actor, group_names, int_arg, process_names, user_names
+
+cases = Blueprint("cases", __name__)
+
+
+@cases.get("/instances")
+@login_required
+def instances() -> Any:
+    page_size = 50
+    offset = int_arg("offset") or 0
+    filters = {
+        "process": request.args.get("process", "").strip(),
+        "status": request.args.get("status", "").strip(),
+        "overdue": request.args.get("overdue") in ("1", "on", "true"),
+        "stalled_days": int_arg("stalled_days"),
+        "q": request.args.get("q", "").strip(),
+    }
+    with services().db.read() as session:
+        rows = queries.instances(
+            session, current_actor(), process=filters["process"] or None, status=filters["status"] or None,
+            overdue=filters["overdue"], stalled_days=filters["stalled_days"], q=filters["q"] or None,
+            limit=page_size + 1, offset=offset,
+        )
+        processes = process_names(session)
+        groups = group_names(session)
+        items = []
+        marks = case_marks(session, [inst.id for inst in rows[:page_size]])
+        for inst in rows[:page_size]:
+            item = queries.instance_json(inst)
+            item["marks"] = marks.get(inst.id, [])
+            item["process_name"] = processes.get(item["process"], item["process"])
+            item["handling_group_name"] = groups.get(item["handling_group"] or "", item["handling_group"] or "")
+            items.append(item)
+    args = {k: v for k, v in request.args.items() if k != "offset"}
+    return render_template(
+        "instances.html", items=items, filters=filters, processes=processes,
+        prev_url=url_for("cases.instances", **args, offset=max(offset - page_size, 0)) if offset else None,
+        next_url=url_for("cases.instances", **args, offset=offset + page_size) if len(rows) > page_size else None,
+    )
+
+
+def _message_forms(case: dict[str, Any], actor: Actor) -> list[dict[str, Any]]:
+    """The messages this user may send to the case now (its procedure's rules, the policy)."""
+    declared = procedure.get(case["process"])
+    if declared is None:
+        return []
+    return [{"name": rule.name, "action": rule.action or f"登记{rule.label}", "prompt": rule.prompt,
+             "confirm": rule.confirm, "deadline": case["data"].get(rule.deadline_key) if rule.deadline_key else None}
+            for rule in declared.messages
+            if rule.name in case["awaited_messages"] and policy.may_message(actor, case["process"], rule.name)]
+
+
+@cases.get("/instances/<int:instance_id>")
+@login_required
+def instance_page(instance_id: int) -> Any:
+    with services().db.read() as session:
+        ctx = case_context(session, instance_id)
+    case = ctx["case"]
+    current = sorted(set(case["current_steps"]) | {t["bpmn_id"] for t in case["open_tasks"]})
+    overdue = [t["bpmn_id"] for t in case["open_tasks"] if due_state(t["due_at"]) == "overdue"]
+    return render_template(
+        "instance.html", **ctx,
+        diagram={"xml": url_for("definitions.definition_xml", definition_id=case["definition_id"]),
+                 "done": case["completed_steps"], "current": current, "overdue": overdue,
+                 "started": True, "ended": case["status"] == "completed"},
+        message_forms=_message_forms(case, current_actor()),
+        supervise=_supervise_context(case) if policy.supervises(current_actor(), case["process"]) else None,
+    )
+
+
+def _supervise_context(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The 督办 panel of a running case: its open tasks (for 改派) and the groups to pick from."""
+    if case["status"] != "running":
+        return None
+    with services().db.read() as session:
+        groups = queries.groups(session)
+        names, users = group_names(session), user_names(session)
+    tasks = [{"id": t["id"], "name": t["name"], "assignee": t["assignee"],
+              "holder": users.get(t["assignee"], t["assignee"]) if t["assignee"]
+              else "、".join(names.get(k, k) for k in t["candidate_groups"])}
+             for t in case["open_tasks"]]
+    return {"tasks": tasks, "groups": groups}
+
+
+@cases.post("/instances/<int:instance_id>/messages/<name>")
+@login_required
+def post_message(instance_id: int, name: str) -> Any:
+    actor = current_actor()
+    with services().db.read() as session:
+        process = queries.visible_instance(session, actor, instance_id).process_key
+    policy.require_message(actor, process, name)
+    services().runtime.send_message(instance_id, name, {}, actor)
+    declared = procedure.get(process)
+    rule = declared.message(name) if declared else None
+    flash(f"已登记{rule.label if rule else name}", "success")
+    return redirect(url_for("cases.instance_page", instance_id=instance_id))

@@ -1,0 +1,43 @@
+"""Dates and deadlines as the pages show them: Beijing time to the minute, and whether a
+deadline is overdue or close (templates get these as the `dt` filter and `due_state`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from service import clock
+
+SOON = timedelta(days=3)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return clock.parse_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt_dt(value: Any) -> str:
+    """YYYY-MM-DD HH:MM in Beijing time; a bare date stays a date."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str) and len(value) == 10:
+        return value
+    parsed = to_datetime(value)
+    return parsed.strftime("%Y-%m-%d %H:%M") if parsed else str(value)
+
+
+def due_state(value: Any, status: str = "running") -> str:
+    """'overdue', 'soon' (within 3 days) or '' for a deadline."""
+    due = to_datetime(value)
+    if due is None or status != "running":
+        return ""
+    now = clock.now()
+    if due < now:
+        return "overdue"
+    if due - now <= SOON:
+        return "soon"
+    return ""

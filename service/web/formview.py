@@ -1,0 +1,141 @@
+"""Forms rendered from JSON Schema: one widget description per schema property, the if/then
+rules govflow.js applies, a fresh form's defaults, a posted form's values for re-rendering,
+and the errors of a refused submission placed next to their fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy.orm import Session
+
+from service import clock, queries
+from service.errors import Invalid
+from service.forms import Form
+
+# Conditionally required fields that stay visible when not required (free comments).
+ALWAYS_VISIBLE = frozenset({"comment"})
+
+
+def conditions(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """if/then rules as {when: {field: value}, required: [...], patterns: {field: regex}}."""
+    rules = []
+    for part in schema.get("allOf", []):
+        cond, then = part.get("if", {}), part.get("then", {})
+        when = {k: v["const"] for k, v in cond.get("properties", {}).items()
+                if isinstance(v, dict) and "const" in v}
+        if not when:
+            continue
+        patterns = {k: v["pattern"] for k, v in then.get("properties", {}).items()
+                    if isinstance(v, dict) and "pattern" in v}
+        rules.append({"when": when, "required": list(then.get("required", [])), "patterns": patterns})
+    return rules
+
+
+def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
+                group_rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """One dict per schema property, telling the template which widget to draw."""
+    schema = form.schema
+    required = set(schema.get("required", []))
+    conditional = {f for rule in conditions(schema) for f in rule["required"]} - required
+    fields = []
+    for name, prop in schema.get("properties", {}).items():
+        kind = prop.get("type")
+        field: dict[str, Any] = {
+            "name": name,
+            "title": prop.get("title", name),
+            "description": prop.get("description", ""),
+            "required": name in required,
+            "conditional": name in conditional,
+            "hideable": name in conditional and name not in ALWAYS_VISIBLE,
+            "error": errors.get(name),
+            "value": values.get(name, ""),
+            "min": prop.get("minimum"),
+            "max": prop.get("maximum"),
+            "maxlength": prop.get("maxLength"),
+            "options": [],
+        }
+        if "x-group-prefix" in prop:
+            prefixes = tuple(prop["x-group-prefix"])
+            field["widget"] = "select"
+            field["options"] = [(row["key"], row["name"]) for row in group_rows if row["key"].startswith(prefixes)]
+        elif "enum" in prop:
+            titles = prop.get("x-enum-titles") or prop["enum"]
+            field["widget"] = "select"
+            field["options"] = [(str(v), str(t)) for v, t in zip(prop["enum"], titles, strict=False)]
+        elif kind == "boolean":
+            field["widget"] = "checkbox"
+        elif kind in ("integer", "number"):
+            field["widget"] = "number"
+            field["step"] = "1" if kind == "integer" else "any"
+        elif kind == "array":
+            items = prop.get("items", {})
+            if "enum" in items:
+                titles = items.get("x-enum-titles") or items["enum"]
+                field["widget"] = "checkboxes"
+                field["options"] = [(str(v), str(t)) for v, t in zip(items["enum"], titles, strict=False)]
+                value = field["value"]
+                field["value"] = [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value else [])
+            else:
+                field["widget"] = "unsupported"
+        elif prop.get("format") == "date":
+            field["widget"] = "date"
+        elif prop.get("format") == "date-time":
+            field["widget"] = "datetime"
+        elif prop.get("x-widget") == "textarea":
+            field["widget"] = "textarea"
+        else:
+            field["widget"] = "text"
+        field["wide"] = field["widget"] in ("textarea", "checkboxes", "unsupported")
+        fields.append(field)
+    return fields
+
+
+def initial_values(form: Form) -> dict[str, Any]:
+    """Defaults for a fresh form: schema defaults; required dates default to now/today."""
+    now = clock.now()
+    required = set(form.schema.get("required", []))
+    values: dict[str, Any] = {}
+    for name, prop in form.schema.get("properties", {}).items():
+        if "default" in prop:
+            values[name] = prop["default"]
+        elif name in required and prop.get("format") == "date-time":
+            values[name] = now.strftime("%Y-%m-%dT%H:%M")
+        elif name in required and prop.get("format") == "date":
+            values[name] = now.strftime("%Y-%m-%d")
+    return values
+
+
+def submitted_values() -> dict[str, Any]:
+    """The raw values of a posted form, for re-rendering it (lists for multi-value fields)."""
+    raw = request.form.to_dict(flat=False)
+    raw.pop("csrf_token", None)
+    return {k: (v if len(v) > 1 else v[0]) for k, v in raw.items()}
+
+
+def _error_map(exc: Invalid) -> tuple[dict[str, str], list[str]]:
+    """Field errors by field name; errors that name no field go to the top of the form."""
+    fields: dict[str, str] = {}
+    general: list[str] = []
+    for detail in exc.details:
+        field = str(detail.get("field") or "").split(".")[0]
+        message = str(detail.get("message") or exc.message)
+        if field:
+            fields.setdefault(field, message)
+        else:
+            general.append(message)
+    return fields, general
+
+
+def form_context(form: Form | None, values: dict[str, Any], exc: Invalid | None,
+                 session: Session) -> dict[str, Any]:
+    """What a form template needs: the fields, the if/then rules and the errors to show."""
+    errors, general = _error_map(exc) if exc else ({}, [])
+    if form is None:
+        return {"form": None, "fields": [], "rules": [], "form_errors": general}
+    fields = form_fields(form, values, errors, queries.groups(session))
+    known = {f["name"] for f in fields}
+    general += [f"{name}：{msg}" for name, msg in errors.items() if name not in known]
+    return {"form": form, "fields": fields, "rules": conditions(form.schema), "form_errors": general,
+            "form_message": exc.message if exc else None}

@@ -1,0 +1,55 @@
+"""登记 (start forms): /instances/new/<process>, the start form of a procedure's latest version.
+The readable start paths procedures declare in their contract call `new_instance` too
+(registered by `_procedure_routes` in service/web/__init__.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from service import definitions, policy, procedure
+from service.errors import Invalid
+from service.forms import coerce
+from service.web.context import services
+from service.web.formview import form_context, initial_values, submitted_values
+from service.web.guards import current_actor
+
+starts = Blueprint("starts", __name__)
+
+
+def _render_start(process: str, values: dict[str, Any] | None = None, exc: Invalid | None = None,
+                  status: int = 200) -> Any:
+    svc = services()
+    with svc.db.read() as session:
+        definition = definitions.latest(session, process)
+        form = svc.runtime.forms.get(definition.start_form_key) if definition.start_form_key else None
+        if values is None:
+            values = initial_values(form) if form else {}
+        ctx = form_context(form, values, exc, session)
+    declared = procedure.get(process)
+    return render_template("start.html", process=process, definition=definition,
+                           hint=declared.starters.hint if declared else "",
+                           action=request.path, **ctx), status
+
+
+@starts.route("/instances/new/<process>", methods=["GET", "POST"])
+@login_required
+def new_instance(process: str) -> Any:
+    actor = current_actor()
+    policy.require_start(actor, process)
+    if request.method == "GET":
+        return _render_start(process)
+    svc = services()
+    with svc.db.read() as session:
+        definition = definitions.latest(session, process)
+        form_key = definition.start_form_key
+    schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
+    data = coerce(schema, request.form.to_dict(flat=False))
+    try:
+        result = svc.runtime.start(process, data, actor)
+    except Invalid as exc:
+        return _render_start(process, submitted_values(), exc, 422)
+    flash(f"已登记，编号 {result['business_key']}", "success")
+    return redirect(url_for("cases.instance_page", instance_id=result["id"]))
