@@ -38,6 +38,24 @@ def _tasks_in(wf: BpmnWorkflow, state: int) -> list[Task]:
     return found
 
 
+_MULTI_INSTANCE: dict[int, tuple[Any, bool]] = {}
+
+
+def _has_multi_instance(wf: BpmnWorkflow) -> bool:
+    """Whether the workflow's process (or a subprocess of it) has a multi-instance activity,
+    remembered per parsed spec (specs are shared by every case of a deployed version)."""
+    spec = wf.spec
+    cached = _MULTI_INSTANCE.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    specs = [spec, *wf.subprocess_specs.values()]
+    found = any(isinstance(s, MultiInstanceTask) for p in specs for s in p.task_specs.values())
+    if len(_MULTI_INSTANCE) > 1000:
+        _MULTI_INSTANCE.clear()
+    _MULTI_INSTANCE[id(spec)] = (spec, found)
+    return found
+
+
 def _activity(task: Task) -> Task | None:
     """The multi-instance task `task` is a child of, or None if it is not a multi-instance child."""
     parent = task.parent
@@ -136,6 +154,12 @@ def instance_view(wf: BpmnWorkflow) -> dict[str, Any]:
     # earlier (a 督办 rung) must not hide what the main path changed since (an extension).
     live = [t for t in _tasks_in(wf, LIVE) if t.task_spec.bpmn_id]
     data: dict[str, Any] = {}
+    if not _has_multi_instance(wf):  # most diagrams: the plain merge (this runs on every step)
+        for task in sorted(live, key=lambda t: t.last_state_change):
+            data.update(task.data)
+        if not data and wf.last_task is not None:
+            data.update(wf.last_task.data)
+        return data
     per_task: dict[str, dict[str, Any]] = {}
     for task in sorted(live, key=lambda t: t.last_state_change):
         activity = _activity(task)

@@ -127,6 +127,10 @@ class Before:
                    groups)
 
 
+# Where a workflow object remembers the handling groups it was last projected with.
+GROUPS_ATTRIBUTE = "govflow_projected_groups"
+
+
 def _handling_groups(shown: dict[str, Any]) -> tuple[str, ...]:
     """Every group handling the case: a projection's `handling_groups` (one task per department)
     or its single `handling_group`."""
@@ -232,8 +236,12 @@ class StepMachinery:
             raise EngineFailure(f"流程执行出错，未做任何更改：{exc}") from exc
 
     def _before(self, process_key: str, wf: BpmnWorkflow) -> Before:
-        """The projections of the workflow as read, before a command runs the engine."""
-        return Before.of(wf, _handling_groups(self._shown(process_key, instance_data(wf))))
+        """The projections of the workflow as read, before a command runs the engine (the groups
+        a kept workflow was last projected with are remembered on it: no second merge of its data)."""
+        groups = getattr(wf, GROUPS_ATTRIBUTE, None)
+        if groups is None:
+            groups = _handling_groups(self._shown(process_key, instance_data(wf)))
+        return Before.of(wf, groups)
 
     @staticmethod
     def _shown(process_key: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +267,10 @@ class StepMachinery:
 
     def _step(self, case: CaseRef, wf: BpmnWorkflow, now: datetime, before: Before) -> Step:
         """Serialize and project the workflow (outside the write transaction)."""
+        values = self._instance_values(case.process_key, wf, now)
+        setattr(wf, GROUPS_ATTRIBUTE, values["groups"])
         return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
-                    values=self._instance_values(case.process_key, wf, now),
+                    values=values,
                     ready={tid: user_task_meta(t) for tid, t in ready_user_tasks(wf).items()},
                     timers=waiting_dues(wf), before=before)
 
