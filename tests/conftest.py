@@ -295,6 +295,18 @@ def page_app(sqlite_app: Any) -> Any:
     return sqlite_app
 
 
+def login(app: Any, username: str) -> Any:
+    """A test client logged in to the pages as a demo user (the app must not require CSRF)."""
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": "govflow-demo"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def text(response: Any) -> str:
+    return response.get_data(as_text=True)
+
+
 def pin_clock(at: Any) -> None:
     """Put the service clock at `at` (the autouse fixture below resets it after the test)."""
     from service import clock

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import make_app
+from conftest import login, make_app
 
 PASSWORD = "govflow-demo"
 
@@ -218,13 +218,6 @@ def cal_app(db_url: str) -> Iterator[Any]:
     app.config["TESTING"] = True
     yield app
     app.extensions["govflow"].db.dispose()
-
-
-def login(app: Any, username: str) -> Any:
-    client = app.test_client()
-    r = client.post("/login", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 302, r.get_data(as_text=True)[:500]
-    return client
 
 
 def db_rows(app: Any) -> tuple[list[Any], list[Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PETITION, SUITE_START, ApiClient, make_app
+from conftest import PETITION, SUITE_START, ApiClient, login, make_app, text
 
 PASSWORD = "govflow-demo"
 KEY = "petition.handling_days"
@@ -211,17 +211,6 @@ def test_a_change_reaches_another_process_at_its_next_poll(sqlite_url: str, tmp_
 
 
 # ----- page ------------------------------------------------------------------------------------------
-
-
-def login(app: Any, username: str) -> Any:
-    client = app.test_client()
-    response = client.post("/login", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def text(response: Any) -> str:
-    return response.get_data(as_text=True)
 
 
 def input_value(page: str, key: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import ROAD_PETITION as PETITION
+from conftest import login, text
 
 PASSWORD = "govflow-demo"
 
@@ -49,17 +50,6 @@ def handling_case(app: Any, group: str = "dept_fgw") -> dict[str, Any]:
     ]:
         svc.runtime.complete(open_task(svc, case["id"], bpmn_id), form, who)
     return case
-
-
-def login(app: Any, username: str) -> Any:
-    client = app.test_client()
-    response = client.post("/login", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def text(response: Any) -> str:
-    return response.get_data(as_text=True)
 
 
 def flashes(html: str) -> list[str]:

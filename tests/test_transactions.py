@@ -344,15 +344,16 @@ def test_refused_registration_uses_no_number(tx_app: Any) -> None:
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from datetime import timedelta
 
     from service import clock
     from service.actors import Actor
+    from service.bootstrap import install_procedures
     from service.runtime import Runtime
     from service.store.db import Database
 
-    url, task_id, signal_path, offset = sys.argv[1:5]
-    clock.set_offset(timedelta(seconds=float(offset)))
+    url, task_id, signal_path, now = sys.argv[1:5]
+    clock.start_from(clock.parse_datetime(now))  # the parent's moment, whatever the real date
+    install_procedures()  # as every entry point does
     original = Runtime._save
 
     def save_then_hang(self, session, *args, **kwargs):
@@ -379,7 +380,7 @@ def test_process_killed_before_commit_leaves_the_previous_state(tx_app: Any, tmp
     flag = tmp_path / "inside_transaction"
     url = tx_app.extensions["govflow"].settings.database_url
     child = subprocess.Popen(
-        [sys.executable, str(script), url, task["id"], str(flag), str(clock.offset().total_seconds())],
+        [sys.executable, str(script), url, task["id"], str(flag), clock.now().isoformat()],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import ROAD_PETITION as PETITION
+from conftest import login, text
 
 PASSWORD = "govflow-demo"
 
@@ -44,17 +45,6 @@ def open_task(svc: Any, instance_id: int, bpmn_id: str) -> str:
         return session.scalars(select(HumanTask.id).where(
             HumanTask.instance_id == instance_id, HumanTask.bpmn_id == bpmn_id,
             HumanTask.state == "open")).one()
-
-
-def login(app: Any, username: str) -> Any:
-    client = app.test_client()
-    response = client.post("/login", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def text(response: Any) -> str:
-    return response.get_data(as_text=True)
 
 
 def test_login_with_bad_password_shows_chinese_error(app: Any) -> None:

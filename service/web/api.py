@@ -14,7 +14,7 @@ from service import auth, definitions, policy, queries
 from service.actors import Actor
 from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
-from service.errors import BadRequest, Forbidden, Invalid, NotFound, Unauthorized
+from service.errors import BadRequest, Forbidden, Unauthorized
 from service.web.context import services
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -255,38 +255,10 @@ def read_notices() -> Any:
 @token_required
 def advance_clock() -> Any:
     """Virtual clock (GOVFLOW_CLOCK=virtual only): move it, then fire what became due."""
-    from service import clock, config_store
-    from service.timers import fire_all_due
+    from service import virtual_clock
 
-    if not clock.is_virtual():
-        raise NotFound("未启用虚拟时钟")
-    if not _actor().is_admin:
-        raise Forbidden("只有系统管理员可以拨动时钟")
-    body = _body()
-    raw = body.get("advance")
-    try:
-        delta = parse_duration(raw)
-    except ValueError as exc:
-        raise Invalid("时长格式不正确", [{"field": "advance", "message": "应为 ISO 8601 时长，如 P61D、PT2H"}]) from exc
-    with services().db.write() as session:
-        config_store.advance_clock(session, delta.total_seconds())
-    fired = fire_all_due(services().runtime)
-    return jsonify({"now": clock.now_iso(), "offset_seconds": clock.offset().total_seconds(), "fired": fired})
-
-
-def parse_duration(raw: Any) -> Any:
-    """ISO 8601 duration (PnDTnHnMnS, PnW) → timedelta; months/years are refused as ambiguous."""
-    import re
-    from datetime import timedelta
-
-    if not isinstance(raw, str):
-        raise ValueError(raw)
-    match = re.fullmatch(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", raw.strip())
-    if not match or raw.strip() in ("P", "PT") or raw.strip().endswith("T"):
-        raise ValueError(raw)
-    weeks, days, hours, minutes, seconds = match.groups()
-    return timedelta(weeks=int(weeks or 0), days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
-                     seconds=float(seconds or 0))
+    virtual_clock.require_admin(_actor())
+    return jsonify(virtual_clock.advance(services().runtime, _actor(), _body().get("advance")))
 
 
 @api.get("/supervision/board")
