@@ -22,6 +22,9 @@ PLATFORM: tuple[SettingSpec, ...] = (
     SettingSpec("supervision.stalled_days", 15, "停滞天数：在办案件连续多少天无人办理任何环节即列为停滞",
                 minimum=1, maximum=365),
     SettingSpec("inbox.due_soon_days", 3, "即将到期提示：期限前多少天在待办中标为即将到期", minimum=1, maximum=60),
+    SettingSpec("forms.future_tolerance_minutes", 5,
+                "时间容差：已发生事件的时间（如收件时间）最多可晚于当前时间多少分钟（各电脑时钟误差）",
+                unit="分钟", minimum=0, maximum=1440),
 )
 
 _lock = threading.Lock()

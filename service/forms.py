@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, relevance
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
 
 from service.errors import Invalid, NotFound
 
@@ -30,8 +33,111 @@ def _is_datetime(value: object) -> bool:
     return True
 
 
+# ---- 公民身份号码 (GB 11643-1999): `"format": "cn-id-number"` on a string field.
+
+class IdNumberError(ValueError):
+    """Which part of a 公民身份号码 is wrong, in Chinese (e.g. 校验位不正确，应为X)."""
+
+
+# 省级行政区划代码 (GB/T 2260): the first two digits of every 公民身份号码.
+ID_PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+    "71", "81", "82",
+})
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(17-i) mod 11
+_ID_CHECK_CHARS = "10X98765432"  # ISO 7064 MOD 11-2: (sum of weighted digits) mod 11 → check character
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
+EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def id_check_digit(first17: str) -> str:
+    """The check character (0-9 or X) of the first 17 digits (GB 11643-1999 §5.4, ISO 7064 MOD 11-2)."""
+    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def id_number_problem(value: str) -> str | None:
+    """What is wrong with a 公民身份号码 (GB 11643-1999), or None if it is valid: 18 characters
+    (17 digits and a digit or X, lower-case x accepted), a province code as the address code's
+    first two digits, a real birth date (YYYYMMDD, from 1900, not in the future), the check digit."""
+    if len(value) != 18:
+        return "长度应为18位"
+    if not _ID_SHAPE.fullmatch(value):
+        return "应为17位数字加1位数字或X"
+    if value[:2] not in ID_PROVINCES or value[:6] == "000000":
+        return "地区码不正确"
+    try:
+        born = datetime.strptime(value[6:14], "%Y%m%d").date()
+    except ValueError:
+        return "出生日期不正确"
+    from service import clock
+
+    if born < EARLIEST_BIRTH or born > clock.now().date():
+        return "出生日期不正确"
+    expected = id_check_digit(value[:17])
+    if value[17].upper() != expected:
+        return f"校验位不正确，应为{expected}"
+    return None
+
+
+@_format_checker.checks("cn-id-number", raises=IdNumberError)
+def _is_id_number(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    problem = id_number_problem(value)
+    if problem:
+        raise IdNumberError(problem)
+    return True
+
+
+def normalise_id_number(value: str) -> str:
+    """The stored form of a 公民身份号码: the check character X upper-case."""
+    return value.strip().upper()
+
+
+# ---- `"x-past": true`: the date of an event that already happened may not lie in the future.
+
+TOLERANCE_SETTING = "forms.future_tolerance_minutes"
+
+
+def _future_tolerance() -> timedelta:
+    from service import config_store
+
+    try:
+        return timedelta(minutes=int(config_store.get(TOLERANCE_SETTING)))
+    except KeyError:  # a registry without the platform's settings (bare unit tests)
+        return timedelta(0)
+
+
+def _past(validator: Any, enabled: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    """`format: date`: not after today (Beijing); `format: date-time`: not after now plus the
+    platform's tolerance (`forms.future_tolerance_minutes`). Malformed values are left to `format`."""
+    if enabled is not True or not isinstance(instance, str):
+        return
+    from service import clock
+
+    title = str(schema.get("title") or "日期")
+    fmt = schema.get("format")
+    try:
+        if fmt == "date":
+            if date.fromisoformat(instance) > clock.now().date():
+                yield ValidationError(f"{title}不能晚于今天")
+        elif fmt == "date-time":
+            if clock.parse_datetime(instance) > clock.now() + _future_tolerance():
+                yield ValidationError(f"{title}不能晚于当前时间")
+    except (ValueError, OverflowError):
+        return
+
+
+_FormValidator = validators.extend(Draft202012Validator, {"x-past": _past})
+
+
 def _message(error: ValidationError) -> str:
     kind, value = error.validator, error.validator_value
+    if kind == "format" and isinstance(error.cause, IdNumberError):
+        return f"{error.schema.get('title') or '身份证号码'}{error.cause}"
+    if kind == "x-past":
+        return error.message
     messages = {
         "required": "此项为必填项",
         "enum": "请选择有效的选项",
@@ -51,16 +157,30 @@ def _message(error: ValidationError) -> str:
 _TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文本", "boolean": "是/否", "array": "列表", "object": "对象"}
 
 
+_REQUIRED_MESSAGE = re.compile(r"^(?P<name>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is a required property$")
+
+
 def _field(error: ValidationError) -> str:
     if error.validator == "required":
+        # jsonschema yields one error per missing property, its name only in the message.
+        found = _REQUIRED_MESSAGE.match(error.message)
         missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        name = found.group("name") if found else None
+        named = next((p for p in missing if repr(p) == name), missing[0] if missing else "")
         base = ".".join(str(p) for p in error.absolute_path)
-        name = missing[0] if missing else ""
-        return f"{base}.{name}" if base else name
+        return f"{base}.{named}" if base else named
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return extra[0] if extra else ""
     return ".".join(str(p) for p in error.absolute_path)
+
+
+# Which error of a field is shown when it has several (lower first): a missing or mistyped
+# value before its format, its format before lengths and ranges.
+_KEYWORD_RANK = {"required": 0, "type": 1, "enum": 2, "const": 2, "format": 3, "x-past": 4, "minLength": 5,
+                 "maxLength": 5, "pattern": 6, "minimum": 7, "maximum": 7, "additionalProperties": 8}
+
+FieldErrors = list[dict[str, str]]
 
 
 class Form:
@@ -72,22 +192,46 @@ class Form:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.schema, format_checker=_format_checker)
+        return _FormValidator(self.schema, format_checker=_format_checker)
 
     @property
     def title(self) -> str:
         return str(self.schema.get("title", self.key))
 
-    def errors(self, data: Any) -> list[dict[str, str]]:
+    def errors(self, data: Any) -> FieldErrors:
+        """Every field's error at once (one per field, the most telling), in the form's order."""
         if not isinstance(data, dict):
             return [{"field": "", "message": "表单数据必须是 JSON 对象"}]
+        ranked = sorted(((_KEYWORD_RANK.get(str(e.validator), 9), i, e)
+                         for i, e in enumerate(self.validator.iter_errors(data))), key=lambda t: (t[0], t[1]))
         found: dict[str, str] = {}
-        for error in sorted(self.validator.iter_errors(data), key=relevance):
+        for _rank, _i, error in ranked:
             found.setdefault(_field(error), _message(error))
-        return [{"field": f, "message": m} for f, m in found.items()]
+        order = {name: i for i, name in enumerate(self.schema.get("properties", {}))}
+        fields = sorted(found, key=lambda f: order.get(f.split(".")[0], len(order)))
+        return [{"field": f, "message": found[f]} for f in fields]
 
-    def validate(self, data: Any) -> dict[str, Any]:
+    def normalise(self, data: dict[str, Any]) -> None:
+        """Values stored in one spelling, changed in place: 公民身份号码 with an upper-case X."""
+        for name, prop in self.schema.get("properties", {}).items():
+            value = data.get(name)
+            if isinstance(prop, dict) and prop.get("format") == "cn-id-number" and isinstance(value, str):
+                data[name] = normalise_id_number(value)
+
+    def validate(self, data: Any, extra: Callable[[dict[str, Any]], FieldErrors] | None = None) -> dict[str, Any]:
+        """The data if the form accepts it, else Invalid with every field's error.
+
+        `extra` (a procedure's rule beyond the schema) runs too, on the fields that passed the
+        schema, so that its errors come in the same answer; a field keeps its schema error.
+        The caller's dict is normalised in place (see `normalise`)."""
         errors = self.errors(data)
+        if not isinstance(data, dict):
+            raise Invalid("表单填写有误，请检查标出的字段", errors)
+        self.normalise(data)
+        if extra is not None:
+            bad = {e["field"].split(".")[0] for e in errors}
+            more = extra({k: v for k, v in data.items() if k not in bad})
+            errors += [e for e in more if str(e.get("field", "")).split(".")[0] not in bad]
         if errors:
             raise Invalid("表单填写有误，请检查标出的字段", errors)
         return dict(data)
@@ -150,6 +294,8 @@ def coerce(schema: dict[str, Any], raw: dict[str, list[str]]) -> dict[str, Any]:
                 out[name] = value
         elif prop.get("format") == "date-time" and isinstance(value, str) and len(value) == 16:
             out[name] = value + ":00+08:00"  # <input type=datetime-local> gives YYYY-MM-DDTHH:MM
+        elif prop.get("format") == "cn-id-number" and isinstance(value, str):
+            out[name] = normalise_id_number(value)
         else:
             out[name] = value
     return out

@@ -92,9 +92,11 @@ class CaseRef(Protocol):
 
 
 def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str, Any]], now: datetime,
-          by: str | None, task_id: str | None = None) -> int:
+          by: str | None, task_id: str | None = None, recorded: list[dict[str, Any]] | None = None) -> int:
     """Write queued notices (one per recipient), their deliveries and a supervision-log row, in
-    the transaction `tx` of the step that raised them. Returns how many notices were written."""
+    the transaction `tx` of the step that raised them. Returns how many notices were written;
+    `recorded` gets each notice sent ({"kind", "text", "recipients"}), for a caller that keeps
+    them in the case's history (the timers: what the system did must show on the case)."""
     if not items:
         return 0
     sql = db.sql
@@ -124,6 +126,8 @@ def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str
             written += 1
         sql.run(tx, stmt.NEW_LOG, {"instance_id": case.id, "now": sql.when(now), "kind": item["kind"], "by": by,
                                "groups": ",".join(recipients), "text": text})
+        if recorded is not None:
+            recorded.append({"kind": item["kind"], "text": text, "recipients": list(recipients)})
     return written
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.sql import Select
 
 from service import procedure
-from service.actors import Actor
+from service.actors import ADMIN_GROUP, Actor
 from service.errors import Forbidden
 from service.procedure import Procedure
 from service.store.models import HumanTask, Instance, InstanceGroup
@@ -94,6 +94,27 @@ def require_supervises(actor: Actor, process_key: str) -> None:
     require_supervisor(actor)
     if not supervises(actor, process_key):
         raise Forbidden("该案件不在您的督办范围内")
+
+
+def may_reassign_to(process_key: str, bpmn_id: str | None, current: list[str] | str, group: str) -> bool:
+    """Whether a supervisor may move this step's task to `group` (改派): what the procedure
+    declares for the step (`reassign_to`), else the task's own groups; never `admin`."""
+    if group == ADMIN_GROUP:
+        return False
+    own = current.split(",") if isinstance(current, str) else current
+    if group in own:
+        return True
+    declared = _known(process_key)
+    if declared is None:
+        return False
+    allowed = declared.reassign_to.get(bpmn_id or "", declared.reassign_to.get("*", ()))
+    return any(group.startswith(a) if a.endswith("_") else group == a for a in allowed)
+
+
+def reassign_targets(process_key: str, bpmn_id: str | None, current: list[str] | str,
+                     groups: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The groups (rows of queries.groups) the 改派 picker offers for this task."""
+    return [g for g in groups if may_reassign_to(process_key, bpmn_id, current, g["key"])]
 
 
 # ----- acting on tasks ---------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class MessageRule:
     prompt: str = ""  # the line beside the button
     confirm: str = ""  # the browser's confirmation question
     deadline_key: str | None = None  # a data key shown as the window's end
+    # The form (forms/<key>.json) its payload is validated against, on the case page and the API
+    # alike; the payload lands in the data as `<name>_data`. A validator declared under the
+    # message's name in `Procedure.validators` applies too.
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,10 @@ class Procedure:
     settings: tuple[SettingSpec, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # Chinese labels of data keys no form has (computed ones)
     messages: tuple[MessageRule, ...] = ()
+    # 改派: bpmn_id → the groups a supervisor may move that step's task to, each a group key or a
+    # prefix ending in "_" (a family of units); "*" is the default for steps not listed. A step listed
+    # nowhere may go to its own groups only; the platform's `admin` group never.
+    reassign_to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     title_keys: tuple[str, ...] = ("subject", "title")
     # A start whose value of this key matches a running case of the procedure is a duplicate
     # (重复信访): its data gets `duplicate_of` (the other's number), both get a `duplicate` link.

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
 from service import calendar, clock, policy
@@ -86,6 +86,13 @@ def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
     return row
 
 
+def stalled_since(before: datetime) -> ColumnElement[bool]:
+    """Stalled: no person completed a step since `before` (last_step_at: timers and recomputed
+    deadlines do not move it) while a person's task is open (a 复查 window is no stall)."""
+    return and_(Instance.last_step_at < before,
+                exists().where(HumanTask.instance_id == Instance.id, HumanTask.state == "open"))
+
+
 def instances(session: Session, actor: Actor, process: str | None = None, status: str | None = None,
               overdue: bool = False, stalled_days: int | None = None, q: str | None = None,
               limit: int = 100, offset: int = 0, drill: bool | None = None) -> list[Instance]:
@@ -100,7 +107,8 @@ def instances(session: Session, actor: Actor, process: str | None = None, status
     if overdue:
         query = query.where(Instance.status == "running", Instance.due_at < now)
     if stalled_days is not None:
-        query = query.where(Instance.status == "running", Instance.last_step_at < now - timedelta(days=stalled_days))
+        # the board's rule (service/supervision.py): no person's step for N days, a person's task open
+        query = query.where(Instance.status == "running", stalled_since(now - timedelta(days=stalled_days)))
     if q:
         query = query.where(Instance.business_key.contains(q.strip().upper(), autoescape=True))
     query = policy.visible(query, actor)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service import clock, config_store, notices, policy, procedure
 from service.actors import Actor
 from service.errors import Conflict, Invalid, NotFound
+from service.queries import stalled_since
 from service.runtime import NO_DUE_DATE
 from service.store.db import Database
 from service.store.models import Group, History, HumanTask, Instance, Supervision, TaskCandidate, User
@@ -36,7 +37,7 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
     stalled_before = now - timedelta(days=days)
     query = select(Instance).where(
         Instance.status == "running",
-        or_(Instance.due_at < now, Instance.last_step_at < stalled_before, Instance.listed.is_(True)),
+        or_(Instance.due_at < now, stalled_since(stalled_before), Instance.listed.is_(True)),
     ).order_by(Instance.due_at)
     scope = policy.supervised(actor)
     if scope is not None:
@@ -53,7 +54,7 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
         due = clock.parse_datetime(inst.due_at) if inst.due_at else None
         last = clock.parse_datetime(inst.last_step_at)
         overdue = bool(due and due < now)
-        stalled = last < stalled_before
+        stalled = last < stalled_before and inst.id in open_tasks
         key = inst.handling_group or "unassigned"
         dept = departments.setdefault(key, {"group": key, "name": names.get(key, "未交办"),
                                             "overdue": 0, "stalled": 0, "listed": 0, "cases": []})
@@ -69,7 +70,7 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
             "current_steps": [t.name for t in tasks],
             "holders": [t.assignee or ",".join(names.get(g, g) for g in t.candidate_groups.split(",") if g)
                         for t in tasks],
-            "tasks": [{"id": t.id, "name": t.name, "assignee": t.assignee,
+            "tasks": [{"id": t.id, "name": t.name, "bpmn_id": t.bpmn_id, "assignee": t.assignee,
                        "candidate_groups": [g for g in t.candidate_groups.split(",") if g]} for t in tasks],
         })
     ordered = sorted(departments.values(), key=lambda d: (-d["overdue"], -d["stalled"], d["group"]))
@@ -138,7 +139,8 @@ def set_listed(db: Database, instance_id: int, listed: bool, comment: str | None
 
 
 def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, actor: Actor) -> dict[str, Any]:
-    """改派: move an open task to another group or user."""
+    """改派: move an open task to another group or user; a group only among those its procedure
+    allows for that step (policy.may_reassign_to), so the picker's limits hold for the API too."""
     policy.require_supervisor(actor)
     now = clock.now()
     with db.write() as session:
@@ -147,9 +149,15 @@ def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, ac
             raise NotFound("任务不存在")
         if task.state != "open":
             raise Conflict("该任务已办理，不能改派")
+        inst = _instance(session, task.instance_id)
+        _require_scope(actor, inst)
         if group:
             if not isinstance(group, str) or session.get(Group, group) is None:
                 raise Invalid("改派对象不存在", [{"field": "group", "message": f"办理组 {group} 不存在"}])
+            if not policy.may_reassign_to(inst.process_key, task.bpmn_id, task.candidate_groups, group):
+                name = notices.group_names(session).get(group, group)
+                raise Invalid("改派对象不适合办理该任务",
+                              [{"field": "group", "message": f"“{task.name}”不能改派给{name}"}])
             before = task.candidate_groups
             task.candidate_groups = group
             task.assignee = None
@@ -167,8 +175,6 @@ def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, ac
             target = f"user:{found.username}"
         else:
             raise Invalid("请选择改派的办理组或办理人", [{"field": "group", "message": "此项为必填项"}])
-        inst = _instance(session, task.instance_id)
-        _require_scope(actor, inst)
         text = f"任务“{task.name}”由 {before} 改派给 {target.removeprefix('user:')}"
         session.add(History(instance_id=inst.id, at=now, username=actor.username, action="reassign",
                             task_bpmn_id=task.bpmn_id, task_name=task.name, task_id=task.id,

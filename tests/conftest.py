@@ -273,6 +273,9 @@ def _petition_sample() -> dict[str, Any]:
 
 
 PETITION = _petition_sample()
+# A 复查申请 as 信访科 registers it (forms/petition_review_request.json), on the day PETITION's
+# cases are answered in the route tests (a date after "today" is refused).
+REVIEW_REQUEST = {"requested_at": "2026-03-02", "organ": "临沧市人大常委会"}
 
 # The petition the page tests register through the form (its subject is what they look for).
 ROAD_PETITION = {
@@ -280,7 +283,7 @@ ROAD_PETITION = {
     "channel": "来信",
     "people_count": 1,
     "petitioner_name": "张三",
-    "petitioner_id_number": "530102199001011234",
+    "petitioner_id_number": "530102199001071234",
     "petitioner_phone": "13812345678",
     "subject": "小区道路破损长期未修",
     "content": "反映临翔区某小区道路破损，多次反映未解决。",

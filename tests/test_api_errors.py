@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import PETITION, ApiClient, done, pin_clock, start
+from conftest import PETITION, REVIEW_REQUEST, ApiClient, done, pin_clock, start
 
 from service import clock
 
@@ -122,7 +122,7 @@ def test_deploying_as_non_admin_is_403(api: ApiClient) -> None:
 
 def test_review_request_from_outside_xfk_is_403(api: ApiClient) -> None:
     iid = to_handle(api)
-    r = api.post("fgw1", f"/api/v1/instances/{iid}/messages/review_request", json={})
+    r = api.post("fgw1", f"/api/v1/instances/{iid}/messages/review_request", json={"data": REVIEW_REQUEST})
     assert_error(r, 403, "forbidden")
 
 
@@ -265,7 +265,8 @@ def test_instances_filter_by_process_and_status(api: ApiClient) -> None:
     start(api)
     done(api, "xfk1", a, "classify", {"category": "其他", "route": "reject"})
     done(api, "xfk1", a, "reply", {"reply_text": "不予受理", "replied_at": "2026-03-02", "delivery": "当面"})
-    api.post("xfk1", f"/api/v1/instances/{a}/messages/review_request", json={})
+    r = api.post("xfk1", f"/api/v1/instances/{a}/messages/review_request", json={"data": REVIEW_REQUEST})
+    assert r.status_code == 200, r.get_json()
     assert listed(api, "xfk1", "?process=petition") == ["XF-2026-000001", "XF-2026-000002"]
     assert listed(api, "xfk1", "?process=article_publication") == []
     assert listed(api, "xfk1", "?status=completed") == ["XF-2026-000001"]
@@ -292,7 +293,8 @@ def test_overdue_lists_running_petitions_past_their_deadline(api: ApiClient) -> 
     finished = start(api)
     done(api, "xfk1", finished, "classify", {"category": "其他", "route": "reject"})
     done(api, "xfk1", finished, "reply", {"reply_text": "不予受理", "replied_at": "2026-03-02", "delivery": "当面"})
-    api.post("xfk1", f"/api/v1/instances/{finished}/messages/review_request", json={})
+    r = api.post("xfk1", f"/api/v1/instances/{finished}/messages/review_request", json={"data": REVIEW_REQUEST})
+    assert r.status_code == 200, r.get_json()
     pin_clock(datetime(2026, 4, 1, 10, 0, tzinfo=clock.BEIJING))
     start(api, received_at="2026-04-01T09:00:00+08:00")  # due Sunday 05-31 → Monday 2026-06-01
     assert listed(api, "xfk1", "?overdue=1") == []

@@ -31,7 +31,7 @@ def _handling_case(svc: Any, group: str, subject: str) -> dict[str, Any]:
     from service.store.models import HumanTask
 
     data = {"received_at": clock.now().isoformat(timespec="seconds"), "channel": "来信", "people_count": 1,
-            "petitioner_name": "张三", "petitioner_id_number": "530102199001011234",
+            "petitioner_name": "张三", "petitioner_id_number": "530102199001071234",
             "petitioner_phone": "13812345678", "subject": subject, "content": f"反映{subject}，请求督促解决。"}
     case = svc.runtime.start("petition", data, _actor("xfk1", "xfk"))
     for who, bpmn_id, form in [

@@ -24,7 +24,7 @@ def _start(api: ApiClient, **changes: Any) -> dict[str, Any]:
 def test_second_running_petition_of_the_same_petitioner_is_a_linked_duplicate(api: ApiClient) -> None:
     first = _start(api)
     second = _start(api, subject="再次反映拖欠工资")
-    other = _start(api, petitioner_id_number="530102198001015678")
+    other = _start(api, petitioner_id_number="530102198001055678")
     a, b = api.instance("xfk1", first["id"]), api.instance("xfk1", second["id"])
     assert b["data"]["duplicate_of"] == first["business_key"]
     assert "duplicate_of" not in a["data"]
@@ -82,11 +82,11 @@ def test_collective_petition_starts_a_linked_emergency_case(api: ApiClient, emer
     assert emergency["links"] == [{"relation": "emergency", "process": "petition", "id": petition["id"],
                                    "business_key": petition["business_key"]}]
     assert [t["bpmn_id"] for t in emergency["open_tasks"]] == ["verify"]
-    big = _start(api, people_count=30, channel="来访", petitioner_id_number="530102198001015678")
+    big = _start(api, people_count=30, channel="来访", petitioner_id_number="530102198001055678")
     linked = api.instance("xfk1", big["id"])["links"][0]["id"]
     assert api.instance("zzb1", linked)["data"]["proposed_level"] == "major"
     # four people is not a collective visit
-    small = _start(api, people_count=4, petitioner_id_number="530102197001019999")
+    small = _start(api, people_count=4, petitioner_id_number="530102197001039999")
     assert api.instance("xfk1", small["id"])["links"] == []
 
 

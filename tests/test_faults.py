@@ -61,7 +61,7 @@ def petition_data(tag: str) -> dict[str, Any]:
 
 
 def form_for(bpmn_id: str) -> tuple[str, dict[str, Any]]:
-    replied_at = (beijing_now() + timedelta(days=1)).date().isoformat()
+    replied_at = beijing_now().date().isoformat()  # a reply is dated today (never in the future)
     user, _bpmn, form = next(s for s in dept_route(replied_at) if s[1] == bpmn_id)
     return user, form
 

@@ -15,7 +15,7 @@ from service import clock
 
 CLEAR = {
     "petitioner_name": "张三",
-    "petitioner_id_number": "530102199001011234",
+    "petitioner_id_number": "530102199001071234",
     "petitioner_phone": "13812345678",
     "petitioner_address": "云南省临沧市临翔区南塘街1号",
 }
@@ -152,6 +152,6 @@ def test_masking_rules_mask_each_field_as_documented() -> None:
 
     assert mask_personal({**CLEAR, "subject": "拖欠工资"}) == {**MASKED, "subject": "拖欠工资"}
     assert mask_personal({"petitioner_name": "欧阳娜娜"})["petitioner_name"] == "欧***"
-    assert mask_personal({"petitioner_id_number": "53010219900101123X"})["petitioner_id_number"] == \
+    assert mask_personal({"petitioner_id_number": "53010219900108123X"})["petitioner_id_number"] == \
         "5301**********123X"
     assert mask_personal({"petitioner_phone": "0883-2123456"})["petitioner_phone"] == "088*****3456"

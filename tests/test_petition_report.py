@@ -83,28 +83,28 @@ def figures(api: ApiClient) -> dict[str, int]:
     pin_clock(at(9, 29))
     finish(api, cases["G"], "dept_cjw")
     # Q4
-    cases["B"] = register(api, 10, 9, petitioner_id_number="530102199001010003")
+    cases["B"] = register(api, 10, 9, petitioner_id_number="530102199001050003")
     hand_over(api, cases["B"], "dept_fgw")
-    cases["D"] = register(api, 10, 12, petitioner_id_number="530102199001010004")
+    cases["D"] = register(api, 10, 12, petitioner_id_number="530102199001070004")
     hand_over(api, cases["D"], "dept_cjw")
     # F is registered after its 15-day routing deadline (10-13): that 催办 goes to 信访科, before
     # 交办, and is not the unit's.
     pin_clock(at(10, 16))
-    cases["F"] = start(api, received_at=receipt(9, 28), petitioner_id_number="530102199001010002")
+    cases["F"] = start(api, received_at=receipt(9, 28), petitioner_id_number="530102199001030002")
     fire(api)
     assert urges(api, cases["F"]) == [("urge", "xfk")]
     hand_over(api, cases["F"], "dept_fgw")
     pin_clock(at(10, 20))
     finish(api, cases["F"], "dept_fgw")
-    cases["A"] = register(api, 11, 20, petitioner_id_number="530102199001010005")
+    cases["A"] = register(api, 11, 20, petitioner_id_number="530102199001090005")
     hand_over(api, cases["A"], "dept_fgw")
     done(api, "fgw1", cases["A"], "handle", {"outcome": "extend", "extension_days": 10,
                                              "extension_reason": "需补充调查"})
     done(api, "bgs", cases["A"], "extension_approve", {"decision": "approve"})
-    cases["E"] = register(api, 11, 30, petitioner_id_number="530102199001010006")
-    cases["C"] = register(api, 12, 1, petitioner_id_number="530102199001010007")
+    cases["E"] = register(api, 11, 30, petitioner_id_number="530102199009010006")
+    cases["C"] = register(api, 12, 1, petitioner_id_number="530102199001020007")
     hand_over(api, cases["C"], "dept_cjw")
-    cases["H"] = start(api, received_at=receipt(12, 1), petitioner_id_number="530102199001010008")
+    cases["H"] = start(api, received_at=receipt(12, 1), petitioner_id_number="530102199001040008")
     done(api, "xfk1", cases["H"], "classify", {"category": "其他", "route": "reject"})
     reply(api, cases["H"])
     pin_clock(at(12, 2))
@@ -268,7 +268,7 @@ def test_a_ledger_masks_personal_data_and_writes_real_dates(api: ApiClient) -> N
     from workflows.petition import MASKERS
 
     def build(session: Any, period: Any, names: dict[str, str]) -> list[dict[str, Any]]:
-        return [{"petitioner_name": "张三", "petitioner_id_number": "530102199001011234", "note": "秘密",
+        return [{"petitioner_name": "张三", "petitioner_id_number": "530102199001071234", "note": "秘密",
                  "day": "2026-12-03", "moment": "2026-12-03T14:30:00+08:00", "period": period.label}]
 
     ledger = Ledger("register-demo", "登记簿（测试）", frozenset({"xfk"}), (

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import PETITION, ApiClient, done, pin_clock, start
+from conftest import PETITION, REVIEW_REQUEST, ApiClient, done, pin_clock, start
 
 from service import clock
 
@@ -110,8 +110,8 @@ def test_reject_route_goes_from_classify_straight_to_reply(api: ApiClient) -> No
     assert open_bpmn_ids(api, iid) == ["reply"]
     for user in ("bgs", "msz", "zr", "fgw1"):
         assert api.tasks(user, iid) == []
-    done(api, "xfk1", iid, "reply", {"reply_text": "请向有权处理的机关提出。", "replied_at": "2026-03-03",
-                                     "delivery": "邮寄"})
+    done(api, "xfk1", iid, "reply", {"reply_text": "请向有权处理的机关提出。", "replied_at": "2026-03-02",
+                                     "delivery": "邮寄"})  # today: a reply date may not lie in the future
     steps = set(api.instance("xfk1", iid)["completed_steps"])
     assert {"classify", "gw_route", "reply"} <= steps
     assert not {"propose", "leader_sign", "sg_approve", "leadership_approve", "assign", "handle"} & steps
@@ -297,7 +297,8 @@ def test_review_window_ending_on_a_holiday_runs_to_the_next_working_day(api: Api
 
 def test_review_request_during_the_window_completes_the_petition(api: ApiClient) -> None:
     iid = reply_rejected(api, "2026-03-02")
-    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request", json={"data": {"note": "申请复查"}})
+    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request",
+                 json={"data": {"requested_at": "2026-03-02", "organ": "临沧市人大常委会", "note": "申请复查"}})
     assert r.status_code == 200, r.get_json()
     assert r.get_json() == {"id": iid, "status": "completed"}
     detail = api.instance("xfk1", iid)
@@ -313,7 +314,7 @@ def test_review_request_during_the_window_completes_the_petition(api: ApiClient)
 def test_review_request_after_the_petition_is_archived_is_a_conflict(api: ApiClient) -> None:
     iid = reply_rejected(api, "2026-03-02")
     advance(api, timedelta(days=31))
-    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request", json={})
+    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request", json={"data": REVIEW_REQUEST})
     assert r.status_code == 409, r.get_json()
     assert api.instance("xfk1", iid)["data"]["review_requested"] is False
 

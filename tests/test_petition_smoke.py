@@ -38,7 +38,8 @@ def test_petition_review_request_during_window_ends_in_review(sqlite_api: ApiCli
     r = api.complete("xfk1", iid, "reply", {"reply_text": "不予受理，请向有权机关提出。",
                                               "replied_at": "2026-12-01", "delivery": "邮寄"})
     assert r.status_code == 200, r.get_json()
-    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request", json={"data": {"note": "申请复查"}})
+    r = api.post("xfk1", f"/api/v1/instances/{iid}/messages/review_request",
+                 json={"data": {"requested_at": "2026-12-01", "organ": "临沧市人大常委会", "note": "申请复查"}})
     assert r.status_code == 200, r.get_json()
     detail = api.instance("xfk1", iid)
     assert detail["status"] == "completed"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PETITION, ApiClient
+from conftest import PETITION, REVIEW_REQUEST, ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 # The platform's own roles may be named in service/ (designers/user admins, the timer user).
@@ -131,7 +131,8 @@ def test_pages_and_api_agree_on_who_may_start_and_message_every_procedure(page_a
     assert waiting is not None
     for username, actor in sorted(actors.items()):
         sender = policy.may_message(actor, "petition", "review_request")
-        r = api.post(username, f"/api/v1/instances/{waiting}/messages/review_request", json={})
+        r = api.post(username, f"/api/v1/instances/{waiting}/messages/review_request",
+                     json={"data": REVIEW_REQUEST})
         if sender:
             assert r.status_code == 409, (username, r.get_json())  # a new case waits for no 复查 yet
         else:

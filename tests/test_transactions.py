@@ -239,7 +239,8 @@ PARALLEL = """<?xml version="1.0" encoding="UTF-8"?>
 def test_postgresql_version_check_refuses_a_lost_update_on_parallel_tasks(
     pg_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two different tasks of one instance: only the instance's version column can catch the race."""
+    """Two different tasks of one instance: only the instance's version column can catch the race
+    (one attempt each; Runtime.complete then retries the loser inside the server, API.md)."""
     rt = runtime(pg_app)
     deploy_bytes(rt, PARALLEL, "parallel.bpmn", "admin")
     iid = rt.start("parallel_sign", {}, XFK1)["id"]
@@ -247,8 +248,8 @@ def test_postgresql_version_check_refuses_a_lost_update_on_parallel_tasks(
     assert set(tasks) == {"sign_a", "sign_b"}
     before = snapshot(pg_app, iid)
     results = race_inside_transactions(monkeypatch, {
-        "sign_a": lambda: rt.complete(tasks["sign_a"], {"proposal": "同意"}, XFK1),
-        "sign_b": lambda: rt.complete(tasks["sign_b"], {"proposal": "同意"}, XFK2),
+        "sign_a": lambda: rt._complete_once(tasks["sign_a"], {"proposal": "同意"}, XFK1),
+        "sign_b": lambda: rt._complete_once(tasks["sign_b"], {"proposal": "同意"}, XFK2),
     })
     lost = [name for name, r in results.items() if isinstance(r, Conflict)]
     won = [name for name, r in results.items() if isinstance(r, dict)]

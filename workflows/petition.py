@@ -160,8 +160,9 @@ def validate_handle(form: dict[str, Any], instance: dict[str, Any], group_keys: 
 
 
 def validate_reply(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
-    """A reply cannot predate the petition; the 复查 window is counted from this date."""
-    errors = _date_field(form, "replied_at", "答复日期", latest_days=None)
+    """A reply cannot predate the petition; the 复查 window is counted from this date (a reply
+    dated in the future is refused by the form, `"x-past": true` in forms/petition_reply.json)."""
+    errors = _date_field(form, "replied_at", "答复日期")
     if errors:
         return errors
     replied, received = form.get("replied_at"), instance.get("received_at")
@@ -173,12 +174,10 @@ def validate_reply(form: dict[str, Any], instance: dict[str, Any], group_keys: s
 EARLIEST_RECEIVED = "2000-01-01"
 
 
-def _date_field(form: dict[str, Any], field: str, label: str, latest_days: int | None) -> FieldErrors:
-    """A date must be a real date this office can count from: not before 2000, and (for
-    received_at) not in the future beyond tomorrow."""
-    from datetime import timedelta
-
-    from service.clock import now, parse_datetime
+def _date_field(form: dict[str, Any], field: str, label: str) -> FieldErrors:
+    """A date must be a real date this office can count from: not before 2000. Not in the
+    future is the form's rule (`"x-past": true`, service/forms.py), generic to every procedure."""
+    from service.clock import parse_datetime
 
     value = form.get(field)
     if not isinstance(value, str) or not value:
@@ -189,16 +188,15 @@ def _date_field(form: dict[str, Any], field: str, label: str, latest_days: int |
         return [{"field": field, "message": f"{label}格式不正确"}]
     if day.isoformat() < EARLIEST_RECEIVED:
         return [{"field": field, "message": f"{label}不能早于2000年"}]
-    if latest_days is not None and day > (now() + timedelta(days=latest_days)).date():
-        return [{"field": field, "message": f"{label}不能晚于明天"}]
     if day.year > 2200:
         return [{"field": field, "message": f"{label}超出范围"}]
     return []
 
 
 def validate_start(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
-    """登记: the receipt date starts the 60-day clock, so it must be a plausible date."""
-    return _date_field(form, "received_at", "收件日期", latest_days=1)
+    """登记: the receipt date starts the 60-day clock, so it must be a plausible date (the form
+    refuses one after now, `"x-past": true` in forms/petition_register.json)."""
+    return _date_field(form, "received_at", "收件日期")
 
 
 VALIDATORS: dict[str, Validator] = {
@@ -356,7 +354,11 @@ PROCEDURE = Procedure(
     messages=(MessageRule(
         "review_request", "复查申请", frozenset({OWN_GROUP}), refusal="只有信访科可以登记复查申请",
         action="登记复查申请", prompt="本案已答复，正在等待复查申请期满。信访人在期限内请求复查的，请登记：",
-        confirm="确认登记信访人的复查申请？登记后本案转复查并结束。", deadline_key="review_window_end"),),
+        confirm="确认登记信访人的复查申请？登记后本案转复查并结束。", deadline_key="review_window_end",
+        form_key="petition_review_request"),),
+    # 改派: the handling steps go to another department or county (or stay with their unit); the
+    # approvals and 信访科's own steps stay with their own group (to another of its members only).
+    reassign_to={"handle": ("dept_", "county_"), "explain": ("dept_", "county_")},
     title_keys=("subject",),
     duplicate_key="petitioner_id_number",
     relations={"duplicate": "重复信访", "emergency": "集体访转突发事件"},

@@ -23,7 +23,7 @@ START_BASE: dict[str, Any] = {
     "channel": "来信",
     "people_count": 1,
     "petitioner_name": "张三",
-    "petitioner_id_number": "530102199001011234",
+    "petitioner_id_number": "530102199001071234",
     "petitioner_phone": "13812345678",
     "petitioner_address": "云南省临沧市临翔区南塘街1号",
     "subject": "反映某公司拖欠工资",

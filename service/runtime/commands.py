@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
@@ -25,12 +28,13 @@ from service.engine import (
 from service.engine.events import waits_for_message
 from service.errors import Conflict, DuplicatePeriod, EngineFailure, Forbidden, Invalid, NotFound
 from service.links import MAX_DEPTH
-from service.runtime.step import Before, CaseRef, StepMachinery, _check_keys, _json
+from service.runtime.step import Before, CaseRef, StaleCase, StepMachinery, _check_keys, _json
 from service.store import statements as stmt
 from service.store.db import RawTx
 from service.store.models import History, HumanTask
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Commands(StepMachinery):
@@ -125,9 +129,10 @@ class Commands(StepMachinery):
         return digest, (found[0] if found else None)
 
     def _effects(self, session: RawTx | Session, case: CaseRef, outbox: Any, now: datetime, by: str | None,
-                 task_id: str | None = None, depth: int = 0) -> None:
-        """What the step's scripts queued, written in its transaction: notices, linked starts."""
-        notices.write(self.db, session, case, outbox, now, by, task_id)
+                 task_id: str | None = None, depth: int = 0, recorded: list[dict[str, Any]] | None = None) -> None:
+        """What the step's scripts queued, written in its transaction: notices (each one sent
+        appended to `recorded` when given), linked starts."""
+        notices.write(self.db, session, case, outbox, now, by, task_id, recorded)
         for item in getattr(outbox, "starts", ()):
             if depth >= MAX_DEPTH:
                 raise EngineFailure("关联案件层层发起超过上限，未做任何更改")
@@ -162,7 +167,13 @@ class Commands(StepMachinery):
         return f"{name}-{int(value):0{digits}d}"
 
     def complete(self, task_id: str, data: Any, actor: Actor) -> dict[str, Any]:
-        """Complete a human task as `actor`: 404 unknown, 403 not theirs, 409 already done, 422 bad data."""
+        """Complete a human task as `actor`: 404 unknown, 403 not theirs, 409 already done, 422 bad data.
+        A timer or another task of the case that moved the case on meanwhile is no conflict of
+        this task's: the step is run again on the case as it now is (API.md: 409 only when this
+        task was already done)."""
+        return _retrying(lambda: self._complete_once(task_id, data, actor))
+
+    def _complete_once(self, task_id: str, data: Any, actor: Actor) -> dict[str, Any]:
         now = clock.now()
         with self.db.raw(begin=False) as tx:
             found = self.sql.rows(tx, stmt.TASK_AND_CASE, {"id": task_id})
@@ -284,20 +295,49 @@ class Commands(StepMachinery):
                 raise Conflict("案件已结束，不能再接收消息")
             if not waits_for_message(wf, name):
                 raise Conflict(f"案件当前不在等待“{name}”消息")
-            if payload:
-                _check_keys(payload)
+            data = self._message_payload(case.process_key, name, payload or {}, wf)
 
             def run() -> None:
                 event = MessageEventDefinition(name)
-                wf.catch(BpmnEvent(event, {"payload": payload or {}, "result_var": f"{name}_data"}))
+                wf.catch(BpmnEvent(event, {"payload": data, "result_var": f"{name}_data"}))
 
             rows_before = self._before(case.process_key, wf)
             outbox = self._run(wf, run)
             step = self._step(case, wf, now, rows_before)
-            self._finish(step, actor.username, "message", task_name=name, data_after=_json(payload or {}))
+            self._finish(step, actor.username, "message", task_name=name, data_after=_json(data))
             return step, outbox, lambda c: {"id": c.id, "status": c.status}, actor.username
 
-        return self._command(instance_id, now, prepare)  # type: ignore[no-any-return]
+        return _retrying(lambda: self._command(instance_id, now, prepare))  # type: ignore[no-any-return]
+
+    def _message_payload(self, process_key: str, name: str, payload: dict[str, Any],
+                         wf: BpmnWorkflow) -> dict[str, Any]:
+        """A message's payload checked against its rule's form (and a validator declared under the
+        message's name), so the case page and the API refuse the same payloads (422)."""
+        declared = procedure.get(process_key)
+        rule = declared.message(name) if declared else None
+        if rule is None or not rule.form_key:
+            if payload:
+                _check_keys(payload)
+            return payload
+        return self._validate(rule.form_key, payload, name, process_key, dict(wf.data))
+
+
+# A command that finds its case moved on (StaleCase) reads it again and reruns its step, this
+# many times in all, sleeping a little longer each time (a timer batch commits within a moment).
+STALE_ATTEMPTS = 6
+STALE_BACKOFF_SECONDS = 0.02
+
+
+def _retrying(command: Callable[[], T]) -> T:
+    """Run `command`, again after a StaleCase: it rereads the case (the version it had read
+    is gone from the cache) and its guards decide anew (a task done meanwhile: 409)."""
+    for attempt in range(STALE_ATTEMPTS - 1):
+        try:
+            return command()
+        except StaleCase:
+            log.info("case moved on during a step; retrying (attempt %d)", attempt + 2)
+            time.sleep(STALE_BACKOFF_SECONDS * (attempt + 1) * (0.5 + random.random()))
+    return command()
 
 
 def _uuid(task_id: str) -> Any:

@@ -5,18 +5,22 @@ one timer at a time, so one case in trouble delays the others by a moment, never
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
+from SpiffWorkflow.util.task import TaskState
 
-from service import clock, readmodels
+from service import clock, notices, readmodels
 from service.actors import SYSTEM
 from service.engine import (
     restore_workflow,
 )
+from service.engine.events import waiting_dues
 from service.errors import Conflict, GovFlowError
-from service.runtime.step import CaseRef, Step, StepMachinery
+from service.runtime.step import CaseRef, Step, StepMachinery, _history, _json
 from service.store import statements as stmt
 from service.store.db import RawTx
 
@@ -67,8 +71,8 @@ class TimerFiring(StepMachinery):
         sql = self.sql
         query = stmt.CLAIM_TIMERS + (" AND t.id = :timer_id" if timer_id is not None else "") + stmt.CLAIM_ORDER
         if sql.postgresql:
-            query += " FOR UPDATE OF t SKIP LOCKED"
-        done: list[tuple[Step, list[dict[str, Any]], int, str]] = []
+            query += stmt.CLAIM_LOCK
+        done: list[Fired] = []
         try:
             with self.db.raw() as tx:
                 claimed = sql.rows(tx, query, {"now": sql.when(clock.now()), "limit": limit, "timer_id": timer_id})
@@ -89,42 +93,70 @@ class TimerFiring(StepMachinery):
                     sql.run(tx, f"UPDATE timers SET state = 'cancelled' WHERE id IN ({marks})", params)
                 if done:
                     self._write_fired(tx, done, lease)
-                for step, outbox, _id, task_id in done:
-                    self._effects(tx, step.case, outbox, step.now, SYSTEM.username, task_id)
+                for item in done:
+                    step, sent = item.step, []
+                    self._effects(tx, step.case, item.outbox, step.now, SYSTEM.username, item.task_id, recorded=sent)
+                    self._record(item, sent)
+                if done:
+                    sql.many(tx, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for item in done
+                                                    for h in item.step.history])
+                    for item in done:
+                        readmodels.write_step(sql, tx, item.step.case, item.step.history, item.step.now)
         except BaseException:
-            for step, *_rest in done:
-                self.live.drop(step.case.id)
+            for item in done:
+                self.live.drop(item.step.case.id)
             raise
-        for step, *_rest in done:
-            self.live.put(step.case.id, step.case.version, step.case.business_key, step.wf)
+        for item in done:
+            self.live.put(item.step.case.id, item.step.case.version, item.step.case.business_key, item.step.wf)
         return len(done), deferred
 
-    def _write_fired(self, tx: RawTx, done: list[tuple[Step, list[dict[str, Any]], int, str]],
-                     lease: timedelta) -> None:
+    @staticmethod
+    def _record(item: Fired, sent: list[dict[str, Any]]) -> None:
+        """The case's history of a firing, as the system's actions: a row per timer that fired,
+        per notice it sent (kind and text) and per task it opened (e.g. 书面汇报), then the end."""
+        step = item.step
+        step.history.extend(_history(step.case.id, step.now, SYSTEM.username, "notice",
+                                     task_name=notices.kinds().get(n["kind"], n["kind"]), comment=n["text"],
+                                     data_after=_json({"kind": n["kind"], "recipients": n["recipients"]}))
+                            for n in sent)
+        step.history.extend(_history(step.case.id, step.now, SYSTEM.username, "task_opened",
+                                     task_bpmn_id=t["bpmn_id"], task_name=t["name"], task_id=t["id"],
+                                     data_after=_json({"candidate_groups": t["candidate_groups"],
+                                                       "assignee": t["assignee"]}))
+                            for t in step.opened)
+        if step.values["status"] == "completed":
+            step.history.append(_history(step.case.id, step.now, SYSTEM.username, "end"))
+
+    def _write_fired(self, tx: RawTx, done: list[Fired], lease: timedelta) -> None:
         """Write a batch of fired timers with as few statements as the batch allows: the timer
         rows in one guarded UPDATE (fired_at: when the batch is written, just before it commits),
-        each case's guarded UPDATE, then states and projections, and all history rows at once."""
+        each case's guarded UPDATE, then states and projections (the history is written by the
+        caller, with the notices the firings sent)."""
         sql, written = self.sql, clock.now()
-        marks, params = sql.in_list("t", [claimed_id for _s, _o, claimed_id, _t in done])
+        marks, params = sql.in_list("t", [item.timer_id for item in done])
+        at = {"now": sql.when(written), "lease": sql.when(written + lease)}
         with sql.batch(tx):
+            # the cases first (the lock order: instance row, then the rest), then the timer rows
+            checks = [(item.step, self._guard(tx, item.step)) for item in done]
             timers = sql.counted(tx, f"UPDATE timers SET state = 'fired', fired_at = :now, lease_until = :lease "
-                                     f"WHERE id IN ({marks}) AND state = 'waiting'",
-                                 {**params, "now": sql.when(written), "lease": sql.when(written + lease)})
-            checks = [(step, self._guard(tx, step)) for step, *_rest in done]
+                                     f"WHERE id IN ({marks}) AND state = 'waiting'", {**params, **at})
+            for item in done:
+                if item.also:  # further timers of the case that fell due and fired in the same step
+                    also, also_params = sql.in_list("a", item.also)
+                    sql.run(tx, f"{stmt.FIRE_ALSO} ({also}) AND state = 'waiting'",
+                            {**also_params, **at, "id": item.step.case.id})
         if timers() != len(done):
             raise Conflict("定时器已由其他进程触发")
         for step, step_checks in checks:
             self._settle(step, step_checks)
         with sql.batch(tx):
-            for step, *_rest in done:
-                self._write_step(tx, step, history=False)
-            sql.many(tx, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for step, *_r in done for h in step.history])
-        for step, *_rest in done:
-            readmodels.write_step(sql, tx, step.case, step.history, step.now)
+            for item in done:
+                self._write_step(tx, item.step, history=False)
 
-    def _fire_one(self, row: tuple[Any, ...]) -> tuple[Step, list[dict[str, Any]], int, str] | None:
+    def _fire_one(self, row: tuple[Any, ...]) -> Fired | None:
         """Run one claimed timer through the engine (no I/O); None if its step fails (it stays
-        waiting and is tried again at the next poll)."""
+        waiting and is tried again at the next poll). Every timer of the case due by now fires
+        in that one engine step: each gets its own history row, in the order they fell due."""
         timer_id, instance_id, task_id, name, version, definition_id, process_key, business_key, status, state = row
         case = CaseRef(instance_id, version, definition_id, process_key, business_key, status)
         now = clock.now()  # each timer's own moment: fired_at and its history row say when it fired
@@ -133,12 +165,39 @@ class TimerFiring(StepMachinery):
             if wf is None:
                 wf = restore_workflow(orjson.loads(state), self._model(definition_id))
             rows_before = self._before(case.process_key, wf)
-            rows_before.timers.pop(task_id, None)  # its row is marked fired with the step
+            waiting = {tid: (due, label) for tid, (due, label) in waiting_dues(wf).items()}
             outbox = self._run(wf, wf.refresh_timers)
             step = self._step(case, wf, now, rows_before)
         except GovFlowError:
             log.exception("timer %s could not fire; it stays waiting", timer_id)
             self.live.drop(case.id)
             return None
-        self._finish(step, SYSTEM.username, "timer", task_name=name, task_id=task_id)
-        return step, outbox, timer_id, task_id
+        step.activity = False  # timers are not activity: last_step_at stays the people's
+        fired = sorted((due, tid, label) for tid, (due, label) in waiting.items()
+                       if tid not in step.timers and _completed(wf, tid))
+        also = [tid for _due, tid, _label in fired if tid != task_id]
+        for tid in [task_id, *also]:
+            rows_before.timers.pop(tid, None)  # their rows are marked fired with the step
+        if not any(tid == task_id for _due, tid, _label in fired):
+            fired.insert(0, (now, task_id, name))
+        step.history = [_history(case.id, now, SYSTEM.username, "timer", task_name=label, task_id=tid)
+                        for _due, tid, label in sorted(fired)]
+        return Fired(step, outbox, timer_id, task_id, also)
+
+
+@dataclass
+class Fired:
+    """One claimed timer run through the engine: its step, what its scripts queued, the claimed
+    row, and the further timers of the case that fired in the same step."""
+
+    step: Step
+    outbox: list[dict[str, Any]]
+    timer_id: int
+    task_id: str
+    also: list[str] = field(default_factory=list)
+
+
+def _completed(wf: Any, task_id: str) -> bool:
+    """Whether the timer's task fired (completed) rather than was cancelled by another event."""
+    task = wf.get_task_from_id(UUID(task_id))
+    return task is not None and task.state == TaskState.COMPLETED

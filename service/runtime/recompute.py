@@ -65,6 +65,7 @@ class Recompute(Commands):
                 task.internal_data.pop("event_value", None)
             outbox = self._run(wf, wf.refresh_timers)
             step = self._step(case, wf, now, rows_before)
+            step.activity = False  # the system's step: not activity for the stalled count
             self._finish(step, SYSTEM.username, "recalc", task_name="法定期限重新计算",
                          data_before=_json({k: data.get(k) for k in updated}), data_after=_json(updated),
                          comment="节假日安排变更，期限已重新计算")

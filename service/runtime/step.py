@@ -111,6 +111,14 @@ class Step:
     closed: list[str] = field(default_factory=list)  # tasks this command closed: candidates go
     opened: list[dict[str, Any]] = field(default_factory=list)  # tasks it opened (set when written)
     history: list[dict[str, Any]] = field(default_factory=list)
+    # A person's step (start, complete, message) moves last_step_at; the system's (timers,
+    # recomputed deadlines) only updated_at: timers are not activity for the stalled count.
+    activity: bool = True
+
+
+class StaleCase(Conflict):
+    """The instance row was no longer at the version read (a timer or another task of the case
+    moved it on): the command may read the case again and retry; not the task's own conflict."""
 
 
 @dataclass
@@ -139,6 +147,11 @@ def _handling_groups(shown: dict[str, Any]) -> tuple[str, ...]:
         return tuple(sorted({str(g) for g in many if isinstance(g, str) and g}))
     one = shown.get("handling_group")
     return (one,) if isinstance(one, str) and one else ()
+
+
+# A guarded update's row count (known once its batch ran) and the error (or a Conflict's
+# message) if it is not 1.
+Check = tuple[Callable[[], int], Conflict | str]
 
 
 def _history(case_id: int, now: datetime, username: str, action: str, **columns: Any) -> dict[str, Any]:
@@ -198,12 +211,17 @@ class StepMachinery:
         if not isinstance(data, dict):
             raise Invalid("表单数据必须是 JSON 对象", [{"field": "", "message": "应为对象"}])
         _check_keys(data)
-        if form_key:
-            form = self.forms.get(form_key)
-            form.validate(data)
-            data = _normalise_dates(form.schema, data)
         declared = procedure.get(process_key)
         validator = declared.validators.get(bpmn_id) if declared else None
+        if form_key:
+            # every field's error in one answer: the schema's and the procedure's rule together
+            form = self.forms.get(form_key)
+            extra = None
+            if validator is not None:
+                rule, schema, groups = validator, form.schema, set(self.group_keys())
+                extra = lambda ok: rule(_normalise_dates(schema, ok), instance_data_, groups)  # noqa: E731
+            form.validate(data, extra=extra)
+            return _normalise_dates(form.schema, data)
         if validator is not None:
             errors = validator(data, instance_data_, set(self.group_keys()))
             if errors:
@@ -211,7 +229,7 @@ class StepMachinery:
         return data
 
     def _effects(self, session: Any, case: CaseRef, outbox: Any, now: datetime, by: str | None,
-                 task_id: str | None = None, depth: int = 0) -> None:
+                 task_id: str | None = None, depth: int = 0, recorded: list[dict[str, Any]] | None = None) -> None:
         """Write what a step's scripts queued (notices, linked starts): see Commands._effects."""
         raise NotImplementedError
 
@@ -292,21 +310,25 @@ class StepMachinery:
                  "assignee": r[4]} for r in self._open_rows(session, kept)] + step.opened
 
     def _guard(self, session: Session | RawTx, step: Step,
-               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[tuple[Callable[[], int], str]]:
+               guards: tuple[tuple[str, dict[str, Any], str], ...] = ()) -> list[Check]:
         """Issue the step's guarded updates; returns the row counts to check once known.
 
         The instance UPDATE only matches the version that was read, so a concurrent step makes
-        it match nothing (409); `guards` are further statements that must match one row each
-        (sql, params, the conflict's message), checked first."""
+        it match nothing (StaleCase); `guards` are further statements that must match one row
+        each (sql, params, the conflict's message), checked first. The instance UPDATE is issued
+        first all the same: the instance row is the first lock every transaction takes
+        (PostgreSQL), so a step never holds a task or timer row while waiting for it."""
         case, values = step.case, step.values
         sql = self.sql
-        checks = [(sql.counted(session, statement, params), message) for statement, params, message in guards]
-        checks.append((sql.counted(session, stmt.SAVE_CASE, {
+        saved = sql.counted(session, stmt.SAVE_CASE if step.activity else stmt.SAVE_CASE_BY_SYSTEM, {
             "id": case.id, "version": case.version, "new_version": case.version + 1,
             "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
             "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
             "due_at": sql.when(values["due_at"]), "title": values["title"],
-        }), "该案件已被他人同时处理，请刷新后重试"))
+        })
+        checks: list[Check] = [(sql.counted(session, statement, params), Conflict(message))
+                               for statement, params, message in guards]
+        checks.append((saved, StaleCase("该案件已被他人同时处理，请刷新后重试")))
         return checks
 
     def _write_step(self, session: Session | RawTx, step: Step, history: bool = True) -> None:
@@ -319,10 +341,10 @@ class StepMachinery:
             sql.many(session, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
 
     @staticmethod
-    def _settle(step: Step, checks: list[tuple[Callable[[], int], str]]) -> None:
-        for count, message in checks:
+    def _settle(step: Step, checks: list[Check]) -> None:
+        for count, error in checks:
             if count() != 1:
-                raise Conflict(message)
+                raise error if isinstance(error, Conflict) else Conflict(error)
         step.case.version += 1
         step.case.status = step.values["status"]
 

@@ -389,3 +389,26 @@ class InstanceGroup(Base):
 
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     group_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Submission(Base):
+    """One claimed submission (an API `Idempotency-Key`, a page form's one-time token): the first
+    answer to it, so a repeat (a double click, a client retrying after a timeout) gets that answer
+    instead of a second case. `status` is NULL while the first request is still running. Rows
+    older than 24 h are ignored and purged (service/submissions.py)."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        # the claim itself: a second request with the same (user, key) fails here and waits for the
+        # first answer instead of running the action again
+        UniqueConstraint("username", "key", name="uq_submissions_user_key"),
+        # the purge of entries older than 24 h, run at each claim: a range scan, not the whole table
+        Index("ix_submissions_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(210))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

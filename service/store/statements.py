@@ -70,12 +70,16 @@ CLOSE_TASK = (
     "UPDATE human_tasks SET state = 'completed', completed_at = :now, completed_by = :user "
     "WHERE id = :id AND state = 'open' AND (assignee IS NULL OR assignee = :user)"
 )
-SAVE_CASE = (
-    "UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, "
+_SAVE_CASE_COLUMNS = (
     "serializer_version = :serializer, status = :status, completed_at = :completed_at, "
     "handling_group = :handling_group, due_at = :due_at, title = :title "
     "WHERE id = :id AND version = :version"
 )
+# A person's step (start, complete, message) is activity: it moves last_step_at, which the
+# supervision board counts stalled days from.
+SAVE_CASE = "UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, " + _SAVE_CASE_COLUMNS
+# The system's steps (timer firings, deadline recomputes) are not activity: updated_at only.
+SAVE_CASE_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now, " + _SAVE_CASE_COLUMNS
 SAVE_STATE = "UPDATE instance_states SET state = :state WHERE instance_id = :id"
 NEXT_NUMBER = (
     "INSERT INTO sequences (name, value) VALUES (:name, 1) "
@@ -114,6 +118,15 @@ CLAIM_TIMERS = (
     "JOIN instance_states s ON s.instance_id = t.instance_id WHERE t.state = 'waiting' AND t.due_at <= :now"
 )
 CLAIM_ORDER = " ORDER BY t.due_at, t.id LIMIT :limit"
+# PostgreSQL: the claim locks the case rows with the timer rows, without waiting (a case a step
+# holds is skipped, fired by the next poll). Every step updates its instance row first, so no
+# transaction holds a case's timer or task rows while waiting for its instance row: one lock
+# order (instance, then the rest), no deadlock between a batch and a completion.
+CLAIM_LOCK = " FOR NO KEY UPDATE OF t, i SKIP LOCKED"
+FIRE_ALSO = (
+    "UPDATE timers SET state = 'fired', fired_at = :now, lease_until = :lease "
+    "WHERE instance_id = :id AND task_id IN"
+)
 NEXT_DUE = "SELECT MIN(due_at) FROM timers WHERE state = 'waiting'"
 
 DROP_CASE_GROUPS = "DELETE FROM instance_groups WHERE instance_id = :id"

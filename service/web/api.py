@@ -8,9 +8,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-from service import auth, definitions, policy, queries
+from service import auth, definitions, policy, queries, submissions
 from service.actors import Actor
 from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
@@ -97,6 +97,25 @@ def _bool_arg(name: str) -> bool | None:
     return raw in ("1", "true")
 
 
+def _once(action: Callable[[], tuple[Any, int]]) -> Any:
+    """Run a creating/completing call; with an `Idempotency-Key` header (API.md) a repeat by the
+    same user within 24 h gets the first answer, same status and body, and changes nothing."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        result, status = action()
+        return jsonify(result), status
+    key = key.strip()
+    if not key or len(key) > submissions.MAX_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key 须为 1 至 {submissions.MAX_KEY_LENGTH} 个字符")
+
+    def run() -> tuple[int, str]:
+        result, status = action()
+        return status, jsonify(result).get_data(as_text=True)
+
+    status, body = submissions.once(services().db, _actor().username, f"api:{key}", run)
+    return current_app.response_class(body, status=status, mimetype="application/json")
+
+
 @api.get("/health")
 def health() -> Any:
     svc = services()
@@ -153,8 +172,7 @@ def start_instance() -> Any:
     if not isinstance(process, str) or not process:
         raise BadRequest("缺少流程标识 process")
     policy.require_start(_actor(), process)
-    result = services().runtime.start(process, body.get("data", {}), _actor())
-    return jsonify(result), 201
+    return _once(lambda: (services().runtime.start(process, body.get("data", {}), _actor()), 201))
 
 
 @api.get("/instances")
@@ -185,7 +203,8 @@ def post_message(instance_id: int, name: str) -> Any:
     with services().db.read() as session:
         process = queries.visible_instance(session, _actor(), instance_id).process_key
     policy.require_message(_actor(), process, name)
-    return jsonify(services().runtime.send_message(instance_id, name, body.get("data") or {}, _actor()))
+    data = body.get("data") or {}
+    return _once(lambda: (services().runtime.send_message(instance_id, name, data, _actor()), 200))
 
 
 @api.get("/tasks")
@@ -224,7 +243,7 @@ def unclaim(task_id: str) -> Any:
 def complete(task_id: str) -> Any:
     body = _body()
     data = body.get("data", {})
-    return jsonify(services().runtime.complete(task_id, data, _actor()))
+    return _once(lambda: (services().runtime.complete(task_id, data, _actor()), 200))
 
 
 @api.get("/notices")

@@ -17,8 +17,10 @@ from service.web.dates import fmt_dt
 
 # Keys every case has whatever its procedure (a procedure labels its own computed keys).
 COMPUTED_LABELS = {"business_key": "统一编号", "due_at": "办结期限", "handling_group": "办理单位"}
-# Fields every approval step writes: the case data keeps the latest one.
-SHARED_LABELS = {"decision": "最近审批意见", "comment": "最近意见说明"}
+# Fields every approval step writes for itself: the case data keeps only the latest one, which
+# would read as the case's own (a stale 意见说明 after a later step). They are shown in the
+# history entry of the step that made them, never among the case's data.
+STEP_KEYS = frozenset({"decision", "comment"})
 
 CAMUNDA_FORM_KEY = "{http://camunda.org/schema/1.0/bpmn}formKey"
 
@@ -61,7 +63,7 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     step_forms = _step_forms(definition)
     keys = [definition.start_form_key] if definition.start_form_key else []
     keys += list(step_forms.values())
-    titles: dict[str, str] = dict(SHARED_LABELS)
+    titles: dict[str, str] = {}
     enums: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
     per_form: dict[str, dict[str, Any]] = {}
@@ -79,8 +81,18 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     declared = procedure.get(definition.key)
     for name, title in {**COMPUTED_LABELS, **(declared.labels if declared else {})}.items():
         titles.setdefault(name, title)
-    order = [k for k in titles if k not in SHARED_LABELS] + list(SHARED_LABELS)
-    result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {}}
+    # A message's payload lands as `<name>_data`: shown under the message's label, its fields
+    # under their own form's labels (the same labels its history entry uses).
+    nested: dict[str, dict[str, Any]] = {}
+    messages: dict[str, dict[str, Any]] = {}
+    for rule in declared.messages if declared else ():
+        own = _form_labels(forms.get(rule.form_key).schema) if rule.form_key and forms.exists(rule.form_key) \
+            else {"titles": {}, "enums": {}, "formats": {}}
+        titles.setdefault(f"{rule.name}_data", rule.label)
+        nested[f"{rule.name}_data"] = messages[rule.name] = {**own, "order": list(own["titles"])}
+    order = list(titles)
+    result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {},
+                              "nested": nested, "messages": messages}
     for bpmn_id, key in step_forms.items():
         own = per_form.get(key)
         if own is None:
@@ -90,6 +102,7 @@ def labels_for(definition: Definition) -> dict[str, Any]:
             "enums": {**enums, **own["enums"]},
             "formats": {**formats, **own["formats"]},
             "order": list(own["titles"]) + [k for k in order if k not in own["titles"]],
+            "nested": nested,
         }
     _label_cache[cache_key] = result
     return result
@@ -117,20 +130,30 @@ def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[st
 
 def data_rows(data: dict[str, Any] | None, labels: dict[str, Any], group_names: dict[str, str],
               skip: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """(label, shown value) rows in form order; empty values and unknown internals left out."""
+    """(label, shown value) rows in form order. Empty values, internals and keys nothing labels
+    are left out: a page in Chinese shows no raw key. A message's payload is one row, its fields
+    each with their own label."""
     if not data:
         return []
     order = {name: i for i, name in enumerate(labels["order"])}
+    nested = labels.get("nested", {})
     skipped = set(skip)
     rows = []
     for name in sorted(data, key=lambda k: (order.get(k, len(order)), k)):
         value = data[name]
-        if name in skipped or value is None or value == "" or name.startswith("_"):
+        if name in skipped or value is None or value == "" or name.startswith("_") or name not in labels["titles"]:
             continue
+        if name in nested and isinstance(value, dict):
+            parts = data_rows(value, nested[name], group_names)
+            if not parts:
+                continue
+            shown = "；".join(f"{part['label']}：{part['value']}" for part in parts)
+        else:
+            shown = _display(name, value, labels, group_names)
         rows.append({
             "name": name,
-            "label": labels["titles"].get(name, name),
-            "value": _display(name, value, labels, group_names),
-            "long": isinstance(value, str) and (len(value) > 40 or "\n" in value),
+            "label": labels["titles"][name],
+            "value": shown,
+            "long": len(shown) > 40 or (isinstance(value, str) and "\n" in value),
         })
     return rows

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service import policy, procedure, queries
 from service.engine.taskdata import PER_TASK
 from service.store.models import Definition, Instance
-from service.web.case_labels import data_rows, labels_for
+from service.web.case_labels import STEP_KEYS, data_rows, labels_for
 from service.web.context import services
 from service.web.dates import due_state
 from service.web.guards import current_actor, group_names, process_names, user_names
@@ -23,6 +23,7 @@ ACTION_LABELS = {
     "start": "登记", "complete": "办理", "claim": "签收", "unclaim": "退回签收",
     "message": "收到消息", "timer": "定时器触发", "end": "办结",
     "urge": "催办", "listed": "挂牌督办", "unlisted": "撤销挂牌", "reassign": "改派", "recalc": "期限重算",
+    "notice": "发出通知", "task_opened": "生成任务",
 }
 
 
@@ -51,7 +52,9 @@ def case_context(session: Session, instance_id: int) -> dict[str, Any]:
     for h in detail["history"]:
         label = ACTION_LABELS.get(h["action"], h["action"])
         task_name = h["task_name"] or ""
+        step_labels = labels["steps"].get(h["task"] or "", labels)
         if h["action"] == "message":
+            step_labels = labels["messages"].get(task_name, step_labels)
             rule = declared.message(task_name) if declared else None
             task_name = rule.label if rule else task_name
         shown = h["data"] if h["action"] in ("complete", "message") and isinstance(h["data"], dict) else None
@@ -60,7 +63,7 @@ def case_context(session: Session, instance_id: int) -> dict[str, Any]:
             "user_name": users.get(h["user"], h["user"]),
             "action_label": label,
             "task_label": task_name,
-            "rows": data_rows(shown, labels["steps"].get(h["task"] or "", labels), groups, skip=("comment",)),
+            "rows": data_rows(shown, step_labels, groups, skip=("comment",)),
         })
     open_tasks = []
     for t in detail["open_tasks"]:
@@ -76,7 +79,7 @@ def case_context(session: Session, instance_id: int) -> dict[str, Any]:
     return {
         "case": detail,
         "links": links,
-        "case_rows": data_rows(detail["data"], labels, groups, skip=(PER_TASK,)),
+        "case_rows": data_rows(detail["data"], labels, groups, skip=(PER_TASK, *STEP_KEYS)),
         "per_task": _per_task(detail["data"].get(PER_TASK), labels, groups),
         "history": history,
         "open_tasks": open_tasks,

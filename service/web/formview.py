@@ -111,6 +111,7 @@ def submitted_values() -> dict[str, Any]:
     """The raw values of a posted form, for re-rendering it (lists for multi-value fields)."""
     raw = request.form.to_dict(flat=False)
     raw.pop("csrf_token", None)
+    raw.pop("submission_token", None)
     return {k: (v if len(v) > 1 else v[0]) for k, v in raw.items()}
 
 

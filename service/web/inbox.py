@@ -12,6 +12,7 @@ from service.errors import GovFlowError, Invalid
 from service.forms import coerce
 from service.web.case_view import case_context, case_marks, listed_ids, task_view
 from service.web.context import services
+from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
 from service.web.guards import back, current_actor
 
@@ -89,12 +90,12 @@ def task_submit(task_id: str) -> Any:
         form_key = row.form_key
     schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
-    try:
+
+    def complete() -> tuple[str, str]:
         result = svc.runtime.complete(task_id, data, current_actor())
+        return url_for("inbox.tasks"), "已办理，案件已办结" if result["instance"]["status"] == "completed" else "已办理"
+
+    try:
+        return submit_once(complete)  # a double click on 提交办理 completes the task once
     except Invalid as exc:
         return _render_task(task_id, submitted_values(), exc, 422)
-    if result["instance"]["status"] == "completed":
-        flash("已办理，案件已办结", "success")
-    else:
-        flash("已办理", "success")
-    return redirect(url_for("inbox.tasks"))

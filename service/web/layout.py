@@ -14,6 +14,7 @@ from service import clock, notices, policy
 from service.actors import Actor
 from service.web.context import services
 from service.web.dates import due_state, fmt_dt
+from service.web.form_tokens import submission_token
 from service.web.guards import current_actor, group_names
 
 layout = Blueprint("layout", __name__)
@@ -33,6 +34,7 @@ def status_label(status: str) -> str:
 
 layout.add_app_template_global(due_state, "due_state")
 layout.add_app_template_global(STATUS_LABELS, "STATUS_LABELS")
+layout.add_app_template_global(submission_token, "submission_token")  # one-time token of each form
 
 
 @layout.app_context_processor

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_login import login_required
 
 from service import definitions, policy, procedure
 from service.errors import Invalid
 from service.forms import coerce
 from service.web.context import services
+from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
 from service.web.guards import current_actor
 
@@ -47,9 +48,12 @@ def new_instance(process: str) -> Any:
         form_key = definition.start_form_key
     schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
-    try:
+
+    def register() -> tuple[str, str]:
         result = svc.runtime.start(process, data, actor)
+        return url_for("cases.instance_page", instance_id=result["id"]), f"已登记，编号 {result['business_key']}"
+
+    try:
+        return submit_once(register)  # a double click on 登记 registers one case
     except Invalid as exc:
         return _render_start(process, submitted_values(), exc, 422)
-    flash(f"已登记，编号 {result['business_key']}", "success")
-    return redirect(url_for("cases.instance_page", instance_id=result["id"]))

@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from service import config_store, queries, supervision
+from service import config_store, policy, queries, supervision
 from service.errors import GovFlowError, NotFound
 from service.web.context import services
+from service.web.form_tokens import submit_once
 from service.web.guards import (
     back,
     current_actor,
@@ -54,6 +55,8 @@ def supervision_page() -> Any:
         for case in dept["cases"]:
             case["process_name"] = processes.get(case["process"], case["process"])
             for task in case["tasks"]:
+                task["groups"] = policy.reassign_targets(case["process"], task["bpmn_id"],
+                                                         task["candidate_groups"], groups)
                 task["holder"] = users.get(task["assignee"], task["assignee"]) if task["assignee"] else \
                     "、".join(names.get(k, k) for k in task["candidate_groups"])
     return render_template("supervision.html", board=board, groups=groups, chart=_chart(board["departments"]),
@@ -62,13 +65,14 @@ def supervision_page() -> Any:
 
 def _supervise(action: Callable[[], str]) -> Any:
     """Run one 督办 action; its Chinese result (or the reason it was refused) is flashed."""
+    target = back(url_for("supervision.supervision_page"))
     try:
-        flash(action(), "success")
+        return submit_once(lambda: (target, action()))  # a double click sends one 催办
     except NotFound:
         raise
     except GovFlowError as exc:  # Invalid, Conflict, Forbidden: said on the page the user came from
         flash(exc.message, "error")
-    return redirect(back(url_for("supervision.supervision_page")))
+    return redirect(target)
 
 
 @supervision_pages.post("/supervision/urge/<int:instance_id>")
