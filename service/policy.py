@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, false, or_, select
+from sqlalchemy import ColumnElement, exists, false, or_, select
 from sqlalchemy.orm import object_session
 from sqlalchemy.sql import Select
 
@@ -144,6 +144,18 @@ def _seen_processes(actor: Actor) -> list[str]:
     return [p.key for p in procedure.registry() if actor.groups & (p.owners | p.supervisors)]
 
 
+def offered_to(actor: Actor) -> list[ColumnElement[bool]]:
+    """Terms (to OR) matching a HumanTask offered to one of the user's groups (candidate_groups
+    holds "a" or "a,b": a group matches as a whole item of that list)."""
+    groups = sorted(actor.groups)
+    terms: list[ColumnElement[bool]] = [HumanTask.candidate_groups.in_(groups)] if groups else [false()]
+    for g in groups:
+        terms += [HumanTask.candidate_groups.startswith(f"{g},", autoescape=True),
+                  HumanTask.candidate_groups.endswith(f",{g}", autoescape=True),
+                  HumanTask.candidate_groups.contains(f",{g},", autoescape=True)]
+    return terms
+
+
 def visible(query: Select[Any], actor: Actor) -> Select[Any]:
     """Restrict an Instance query to the cases this user may see: every case of the procedures
     they own or supervise, and the cases they take part in."""
@@ -152,15 +164,9 @@ def visible(query: Select[Any], actor: Actor) -> Select[Any]:
     owned = _seen_processes(actor)
     groups = sorted(actor.groups)
     # Correlated EXISTS on indexed columns: checked per listed row, never a scan of all tasks.
-    # (candidate_groups holds "a" or "a,b": match a group as a whole item of that list)
-    group_terms = [HumanTask.candidate_groups.in_(groups)] if groups else [false()]
-    for g in groups:
-        group_terms += [HumanTask.candidate_groups.startswith(f"{g},", autoescape=True),
-                        HumanTask.candidate_groups.endswith(f",{g}", autoescape=True),
-                        HumanTask.candidate_groups.contains(f",{g},", autoescape=True)]
     took_part = exists().where(
         HumanTask.instance_id == Instance.id,
-        or_(*group_terms, HumanTask.completed_by == actor.username, HumanTask.assignee == actor.username),
+        or_(*offered_to(actor), HumanTask.completed_by == actor.username, HumanTask.assignee == actor.username),
     )
     handles = exists().where(InstanceGroup.instance_id == Instance.id, InstanceGroup.group_key.in_(groups))
     conditions = [Instance.handling_group.in_(groups), Instance.started_by == actor.username, took_part, handles]

@@ -98,6 +98,8 @@ class Instance(Base):
         Index("ix_instances_status_id", "status", "id"),
         Index("ix_instances_status_due", "status", "due_at"),
         Index("ix_instances_status_last_step", "status", "last_step_at"),
+        # 办结: finished cases, newest completed first
+        Index("ix_instances_status_completed", "status", "completed_at"),
         # 重复信访 and the like: a new case looks for a running case of its procedure with the
         # same match hash (e.g. of the petitioner's ID number) — one index probe per start.
         Index("ix_instances_process_match", "process_key", "match_hash", "status"),
@@ -159,6 +161,8 @@ class HumanTask(Base):
         Index("ix_human_tasks_state_due", "state", "due_at"),
         Index("ix_human_tasks_assignee_state", "assignee", "state"),
         Index("ix_human_tasks_instance_state", "instance_id", "state"),
+        # 已办: a user's completed tasks, newest first
+        Index("ix_human_tasks_completed_by", "completed_by", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

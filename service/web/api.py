@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service import auth, definitions, policy, queries, submissions
+from service import auth, definitions, done_lists, policy, queries, submissions
 from service.actors import Actor
 from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
@@ -212,6 +212,30 @@ def post_message(instance_id: int, name: str) -> Any:
 def list_tasks() -> Any:
     with services().db.read() as session:
         return jsonify([queries.task_json(t) for t in queries.inbox(session, _actor())])
+
+
+def _done_filters() -> dict[str, Any]:
+    """已办 / 办结 filters (API.md): process, q, since/until as YYYY-MM-DD, limit, offset."""
+    return {"process": request.args.get("process") or None, "q": request.args.get("q") or None,
+            "since": done_lists.parse_day(request.args.get("since"), "since"),
+            "until": done_lists.parse_day(request.args.get("until"), "until"),
+            "limit": _int_arg("limit", 50) or 50, "offset": _int_arg("offset", 0) or 0}
+
+
+@api.get("/tasks/done")
+@token_required
+def list_done_tasks() -> Any:
+    filters = _done_filters()
+    with services().db.read() as session:
+        return jsonify(done_lists.done_tasks(session, _actor(), **filters))
+
+
+@api.get("/cases/finished")
+@token_required
+def list_finished_cases() -> Any:
+    filters = _done_filters()
+    with services().db.read() as session:
+        return jsonify([done_lists.finished_json(i) for i in done_lists.finished_cases(session, _actor(), **filters)])
 
 
 @api.get("/tasks/<task_id>")

@@ -1,4 +1,5 @@
-"""我的待办: the inbox, a task's page and its form (办理), and 签收 / 退回签收."""
+"""我的待办: the inbox, a task's page and its form (办理), 签收 / 退回签收, and the tabs beside the
+inbox: 已办 (tasks one completed, with what one decided) and 办结 (finished cases of one's groups)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from sqlalchemy import select
 
-from service import policy, queries
-from service.errors import GovFlowError, Invalid
+from service import done_lists, policy, queries
+from service.errors import BadRequest, GovFlowError, Invalid
 from service.forms import coerce
+from service.store.models import Definition, Instance
+from service.web.case_labels import data_rows, labels_for
 from service.web.case_view import case_context, case_marks, listed_ids, task_view
 from service.web.context import services
 from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
-from service.web.guards import back, current_actor
+from service.web.guards import back, current_actor, group_names, int_arg, process_names
 
 inbox = Blueprint("inbox", __name__)
 
@@ -29,6 +33,78 @@ def tasks() -> Any:
         rows = [{**task_view(queries.task_json(t), session), "listed": t.instance_id in listed,
                  "marks": marks.get(t.instance_id, [])} for t in found]
     return render_template("tasks.html", tasks=rows)
+
+
+# ----- 已办 and 办结 ----------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def _filters() -> tuple[dict[str, str], dict[str, Any], int, dict[str, Any]]:
+    """The filters as typed (for the form), as the queries take them (a bad date is flashed and
+    dropped), the offset, and the paging links' arguments."""
+    shown = {name: request.args.get(name, "").strip() for name in ("process", "q", "since", "until")}
+    query: dict[str, Any] = {"process": shown["process"] or None, "q": shown["q"] or None}
+    for name, label in (("since", "起始日期"), ("until", "截止日期")):
+        try:
+            query[name] = done_lists.parse_day(shown[name], name)
+        except BadRequest:
+            flash(f"{label}格式有误，应为 年-月-日", "error")
+            query[name] = None
+            shown[name] = ""
+    offset = int_arg("offset") or 0
+    args = {k: v for k, v in request.args.items() if k != "offset"}
+    return shown, query, offset, args
+
+
+def _paging(endpoint: str, args: dict[str, Any], offset: int, more: bool) -> dict[str, str | None]:
+    return {
+        "prev_url": url_for(endpoint, **args, offset=max(offset - PAGE_SIZE, 0)) if offset else None,
+        "next_url": url_for(endpoint, **args, offset=offset + PAGE_SIZE) if more else None,
+    }
+
+
+@inbox.get("/tasks/done")
+@login_required
+def done_tasks() -> Any:
+    shown, query, offset, args = _filters()
+    with services().db.read() as session:
+        found = done_lists.done_tasks(session, current_actor(), **query, limit=PAGE_SIZE + 1, offset=offset)
+        page = found[:PAGE_SIZE]
+        processes, groups = process_names(session), group_names(session)
+        marks = case_marks(session, {t["instance_id"] for t in page})
+        definitions = {i: d for i, d in session.execute(
+            select(Instance.id, Definition).join(Definition, Definition.id == Instance.definition_id)
+            .where(Instance.id.in_({t["instance_id"] for t in page})))} if page else {}
+        items = []
+        for t in page:
+            labels = labels_for(definitions[t["instance_id"]])
+            decision = t["decision"] if isinstance(t["decision"], dict) else None
+            items.append({**t, "process_name": processes.get(t["process"], t["process"]),
+                          "marks": marks.get(t["instance_id"], []),
+                          "rows": data_rows(decision, labels["steps"].get(t["bpmn_id"], labels), groups)})
+    return render_template("tasks_done.html", items=items, filters=shown, processes=processes,
+                           **_paging("inbox.done_tasks", args, offset, len(found) > PAGE_SIZE))
+
+
+@inbox.get("/cases/finished")
+@login_required
+def finished_cases() -> Any:
+    shown, query, offset, args = _filters()
+    with services().db.read() as session:
+        found = done_lists.finished_cases(session, current_actor(), **query, limit=PAGE_SIZE + 1, offset=offset)
+        page = found[:PAGE_SIZE]
+        processes, groups = process_names(session), group_names(session)
+        marks = case_marks(session, [inst.id for inst in page])
+        items = []
+        for inst in page:
+            item = done_lists.finished_json(inst)
+            item["marks"] = marks.get(inst.id, [])
+            item["process_name"] = processes.get(item["process"], item["process"])
+            item["handling_group_name"] = groups.get(item["handling_group"] or "", item["handling_group"] or "")
+            items.append(item)
+    return render_template("cases_finished.html", items=items, filters=shown, processes=processes,
+                           **_paging("inbox.finished_cases", args, offset, len(found) > PAGE_SIZE))
 
 
 @inbox.post("/tasks/<task_id>/claim")
