@@ -107,24 +107,45 @@ def chromium_path() -> str:
     return str(CHROMIUM_PATH)
 
 
-@pytest.fixture
-def page(chromium_path: str) -> Iterator[Any]:
+@contextmanager
+def browser_page(chromium_path: str, **context: Any) -> Iterator[Any]:
+    """A page of the system Chromium in a fresh context (`context`: viewport, is_mobile, …);
+    page.js_errors collects the page's uncaught errors."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
     browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+    ctx = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, "locale": "zh-CN", **context})
+    ctx.set_default_timeout(15_000)
+    page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors  # type: ignore[attr-defined]
     try:
         yield page
     finally:
-        context.close()
+        ctx.close()
         browser.close()
         playwright.stop()
+
+
+@pytest.fixture
+def page(chromium_path: str) -> Iterator[Any]:
+    with browser_page(chromium_path) as opened:
+        yield opened
+
+
+def browser_app(tmp_path: Path, name: str = "browser") -> Any:
+    """The demo app on its own SQLite file, timers off, for a browser test to serve."""
+    from service.config import Settings
+    from service.demo import load_demo
+    from service.web import create_app
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/{name}.db", secret_key=f"{name}-test"),
+                     start_timers=False)
+    with app.extensions["govflow"].db.write() as session:
+        load_demo(session)
+    return app
 
 
 @contextmanager
@@ -328,3 +349,12 @@ def done(api: ApiClient, user: str, iid: int, bpmn_id: str, data: dict[str, Any]
     """Complete the instance's `bpmn_id` task as `user`, which must succeed."""
     r = api.complete(user, iid, bpmn_id, data)
     assert r.status_code == 200, (bpmn_id, r.get_json())
+
+
+def refused_and_replied(api: ApiClient, category: str = "其他") -> int:
+    """A petition not accepted at 分类 (不予受理) and answered today: it waits in its 复查 window."""
+    iid = start(api)
+    done(api, "xfk1", iid, "classify", {"category": category, "route": "reject"})
+    done(api, "xfk1", iid, "reply", {"reply_text": "请向有权处理的机关提出。", "replied_at": "2026-12-01",
+                                     "delivery": "当面"})
+    return iid

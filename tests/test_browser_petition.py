@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve
+from conftest import browser_app, serve
 
 pytestmark = pytest.mark.browser
 
@@ -23,16 +23,7 @@ PASSWORD = "govflow-demo"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-
-    from service.config import Settings
-    from service.demo import load_demo
-    from service.web import create_app
-
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/browser.db", secret_key="browser-test"),
-                     start_timers=False)
-    with app.extensions["govflow"].db.write() as session:
-        load_demo(session)
-    with serve(app) as base:
+    with serve(browser_app(tmp_path)) as base:
         yield base
 
 

@@ -10,39 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM_ARGS, serve
+from conftest import browser_app, browser_page, serve
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def phone(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-        browser.close()
-        playwright.stop()
+    with browser_page(chromium_path, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                      is_mobile=True, has_touch=True) as page:
+        yield page
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    from service.config import Settings
-    from service.demo import load_demo
-    from service.web import create_app
-
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/phone.db", secret_key="phone-test"),
-                     start_timers=False)
-    with app.extensions["govflow"].db.write() as session:
-        load_demo(session)
-    with serve(app) as base:
+    with serve(browser_app(tmp_path, "phone")) as base:
         yield base
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve
+from conftest import browser_app, serve
 
 pytestmark = pytest.mark.browser
 
@@ -53,15 +53,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The app with overdue (70 days), stalled (20 days) and fresh cases in three departments."""
 
     from service import clock
-    from service.config import Settings
-    from service.demo import load_demo
-    from service.web import create_app
 
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/browser.db", secret_key="browser-test"),
-                     start_timers=False)
+    app = browser_app(tmp_path)
     svc = app.extensions["govflow"]
-    with svc.db.write() as session:
-        load_demo(session)
     subjects = iter(SUBJECTS)
     cases = [_handling_case(svc, g, next(subjects)) for g in ("dept_fgw", "dept_fgw", "dept_cjw", "dept_jsw")]
     clock.advance(timedelta(days=50))

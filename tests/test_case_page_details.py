@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import PETITION, ApiClient, done, login, start, text
+from conftest import PETITION, ApiClient, done, login, refused_and_replied, start, text
 
 # registered on the suite's first day, the day the petition is answered
 REVIEW_REQUEST = {"requested_at": "2026-12-01", "organ": "临沧市人大常委会"}
@@ -23,11 +23,7 @@ def api(sqlite_api: ApiClient, page_app: Any) -> ApiClient:
 
 def replied(api: ApiClient) -> int:
     """A petition refused at 分类 and answered: it waits in the 复查 window."""
-    iid = start(api)
-    done(api, "xfk1", iid, "classify", {"category": "其他", "route": "reject"})
-    done(api, "xfk1", iid, "reply", {"reply_text": "请向有权处理的机关提出。", "replied_at": "2026-12-01",
-                                     "delivery": "当面"})
-    return iid
+    return refused_and_replied(api)
 
 
 def handling(api: ApiClient, sign_comment: str | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import ApiClient, done, login, start, text
+from conftest import ApiClient, done, login, refused_and_replied, start, text
 
 from service import clock
 
@@ -26,10 +26,7 @@ def finished(api: ApiClient) -> int:
     """A petition not accepted (reject → reply), archived when the 30-day 复查 window ends."""
     from service.timers import fire_all_due
 
-    iid = start(api)
-    done(api, "xfk1", iid, "classify", {"category": "行政", "route": "reject"})
-    done(api, "xfk1", iid, "reply", {"reply_text": "请向有权处理的机关提出。", "replied_at": "2026-12-01",
-                                     "delivery": "当面"})
+    iid = refused_and_replied(api, category="行政")
     clock.advance(timedelta(days=31))
     api._tokens.clear()
     fire_all_due(api.app.extensions["govflow"].runtime)

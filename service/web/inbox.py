@@ -3,6 +3,7 @@ inbox: 已办 (tasks one completed, with what one decided) and 办结 (finished 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -107,26 +108,26 @@ def finished_cases() -> Any:
                            **_paging("inbox.finished_cases", args, offset, len(found) > PAGE_SIZE))
 
 
-@inbox.post("/tasks/<task_id>/claim")
-@login_required
-def claim(task_id: str) -> Any:
+def _flashed(action: Callable[[], Any], done: str) -> Any:
+    """Run a 签收/退回 from the inbox: its result (or why it was refused) flashed, back to the list."""
     try:
-        services().runtime.claim(task_id, current_actor())
-        flash("已签收，该任务只由您办理", "success")
+        action()
+        flash(done, "success")
     except GovFlowError as exc:
         flash(exc.message, "error")
     return redirect(back(url_for("inbox.tasks")))
+
+
+@inbox.post("/tasks/<task_id>/claim")
+@login_required
+def claim(task_id: str) -> Any:
+    return _flashed(lambda: services().runtime.claim(task_id, current_actor()), "已签收，该任务只由您办理")
 
 
 @inbox.post("/tasks/<task_id>/unclaim")
 @login_required
 def unclaim(task_id: str) -> Any:
-    try:
-        services().runtime.unclaim(task_id, current_actor())
-        flash("已退回签收，组内其他人可以办理", "success")
-    except GovFlowError as exc:
-        flash(exc.message, "error")
-    return redirect(back(url_for("inbox.tasks")))
+    return _flashed(lambda: services().runtime.unclaim(task_id, current_actor()), "已退回签收，组内其他人可以办理")
 
 
 # ----- 办理 (task page) ------------------------------------------------------------------------
