@@ -5,7 +5,7 @@ case page and the task page, and the marks a list shows beside a case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -99,6 +99,21 @@ def _per_task(found: Any, labels: dict[str, Any], groups: dict[str, str]) -> lis
         rows.append({"task_id": task_id, "who": groups.get(str(element), str(element)),
                      "rows": data_rows(item.get("data"), step_labels, groups)})
     return sorted(rows, key=lambda r: r["who"])
+
+
+def list_rows(session: Session, cases: list[Instance], as_json: Callable[[Instance], dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """A case list's rows as the pages show them: marks, process and handling unit by name."""
+    processes, groups = process_names(session), group_names(session)
+    marks = case_marks(session, [inst.id for inst in cases])
+    rows = []
+    for inst in cases:
+        item = as_json(inst)
+        item["marks"] = marks.get(inst.id, [])
+        item["process_name"] = processes.get(item["process"], item["process"])
+        item["handling_group_name"] = groups.get(item["handling_group"] or "", item["handling_group"] or "")
+        rows.append(item)
+    return rows
 
 
 # ----- marks beside a case in the lists ---------------------------------------------------------

@@ -13,7 +13,7 @@ from service import clock, notices, policy, procedure, queries
 from service.actors import Actor
 from service.errors import Invalid
 from service.forms import coerce
-from service.web.case_view import case_context, case_marks
+from service.web.case_view import case_context, list_rows
 from service.web.context import services
 from service.web.dates import due_state
 from service.web.form_tokens import submit_once
@@ -42,15 +42,7 @@ def instances() -> Any:
             limit=page_size + 1, offset=offset,
         )
         processes = process_names(session)
-        groups = group_names(session)
-        items = []
-        marks = case_marks(session, [inst.id for inst in rows[:page_size]])
-        for inst in rows[:page_size]:
-            item = queries.instance_json(inst)
-            item["marks"] = marks.get(inst.id, [])
-            item["process_name"] = processes.get(item["process"], item["process"])
-            item["handling_group_name"] = groups.get(item["handling_group"] or "", item["handling_group"] or "")
-            items.append(item)
+        items = list_rows(session, rows[:page_size], queries.instance_json)
     args = {k: v for k, v in request.args.items() if k != "offset"}
     return render_template(
         "instances.html", items=items, filters=filters, processes=processes,

@@ -15,7 +15,7 @@ from service.errors import BadRequest, GovFlowError, Invalid
 from service.forms import coerce
 from service.store.models import Definition, Instance
 from service.web.case_labels import data_rows, labels_for
-from service.web.case_view import case_context, case_marks, listed_ids, task_view
+from service.web.case_view import case_context, case_marks, list_rows, listed_ids, task_view
 from service.web.context import services
 from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
@@ -95,15 +95,8 @@ def finished_cases() -> Any:
     with services().db.read() as session:
         found = done_lists.finished_cases(session, current_actor(), **query, limit=PAGE_SIZE + 1, offset=offset)
         page = found[:PAGE_SIZE]
-        processes, groups = process_names(session), group_names(session)
-        marks = case_marks(session, [inst.id for inst in page])
-        items = []
-        for inst in page:
-            item = done_lists.finished_json(inst)
-            item["marks"] = marks.get(inst.id, [])
-            item["process_name"] = processes.get(item["process"], item["process"])
-            item["handling_group_name"] = groups.get(item["handling_group"] or "", item["handling_group"] or "")
-            items.append(item)
+        processes = process_names(session)
+        items = list_rows(session, page, done_lists.finished_json)
     return render_template("cases_finished.html", items=items, filters=shown, processes=processes,
                            **_paging("inbox.finished_cases", args, offset, len(found) > PAGE_SIZE))
 
