@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs: a PostgreSQL server (the
-# tests start throwaway clusters with initdb/pg_ctl) and Chromium (driven by
-# Playwright through executable_path; no browser download step is ever run).
+# tests start throwaway clusters with initdb/pg_ctl), Chromium (driven by
+# Playwright through executable_path; no browser download step is ever run)
+# and pango (WeasyPrint's renderer for the printed documents' PDFs).
 # Idempotent and silent when everything is already present.
 set -euo pipefail
 
@@ -18,7 +19,12 @@ have_cjk_font() {
     compgen -G '/usr/share/fonts/truetype/wqy/wqy-microhei.tt*' > /dev/null
 }
 
-if have_initdb && have_chromium && have_cjk_font; then
+# WeasyPrint (printed documents as PDF) renders with pango.
+have_pango() {
+    ldconfig -p | grep -q 'libpangoft2-1.0.so.0'
+}
+
+if have_initdb && have_chromium && have_cjk_font && have_pango; then
     exit 0
 fi
 
@@ -54,9 +60,9 @@ apt_retry() {
 }
 
 apt_retry apt-get -o DPkg::Lock::Timeout=300 update -qq
-apt_retry apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql chromium fonts-wqy-microhei
+apt_retry apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql chromium fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0
 
-if ! have_initdb || ! have_chromium; then
-    echo "install-system-deps: PostgreSQL or Chromium still missing after apt-get install" >&2
+if ! have_initdb || ! have_chromium || ! have_pango; then
+    echo "install-system-deps: PostgreSQL, Chromium or pango still missing after apt-get install" >&2
     exit 1
 fi

@@ -8,10 +8,22 @@ ADMIN_GROUP = "admin"  # the platform's own role: designers and user administrat
 
 
 @dataclass(frozen=True)
-class Actor:
+class Delegator:
+    """委托: someone whose tasks this actor may act on now, in their name (service/delegations.py)."""
+
     username: str
     name: str = ""
     groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    name: str = ""
+    groups: frozenset[str] = frozenset()  # the user's own groups: starting, supervising, administering
+    # the active delegations this user holds (loaded per request): acting on tasks only, see
+    # service.policy.acting_for
+    delegators: tuple[Delegator, ...] = ()
 
     @property
     def is_admin(self) -> bool:

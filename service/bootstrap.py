@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service import deadlines, links, notices, procedure
+from service import deadlines, links, notices, procedure, search_keys
 from service.config import Settings
 from service.deploy import check_diagram, deploy
 from service.engine import install_helpers
@@ -64,6 +64,7 @@ def deploy_files(runtime: Runtime, paths: list[Path], user: str | None = None) -
 
 def build(settings: Settings | None = None, migrate: bool = True) -> Services:
     settings = settings or Settings()
+    search_keys.configure(settings.secret_key)  # the key of the searchable fields' hashes
     if not procedure.registry().keys():
         install_procedures()
     db = Database(settings.database_url)

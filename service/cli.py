@@ -45,13 +45,15 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from service import readmodels
+    from service import procedure, readmodels, search_keys
     from service.bootstrap import build
 
     settings = Settings()
     settings.deploy_on_start = False
     svc = build(settings)
     counts = readmodels.rebuild(svc.db, args.model)
+    if args.model in (None, search_keys.MODEL_NAME) and any(p.search_keys for p in procedure.registry()):
+        counts[search_keys.MODEL_NAME] = search_keys.rebuild(svc.db)  # the searchable fields' hashes
     if not counts:
         print("没有需要重建的读模型" + (f"：{args.model}" if args.model else ""), file=sys.stderr)
         return 2 if args.model else 0

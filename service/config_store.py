@@ -21,10 +21,15 @@ from service.store.models import Setting, SettingChange
 PLATFORM: tuple[SettingSpec, ...] = (
     SettingSpec("supervision.stalled_days", 15, "停滞天数：在办案件连续多少天无人办理任何环节即列为停滞",
                 minimum=1, maximum=365),
-    SettingSpec("inbox.due_soon_days", 3, "即将到期提示：期限前多少天在待办中标为即将到期", minimum=1, maximum=60),
+    SettingSpec("tasks.warn_days", 3,
+                "到期提醒天数：期限前多少天起在各列表中标黄“即将到期”，过了期限标红“已超期”；按自然日计"
+                "（期限当天也算，0 为仅期限当天标黄）", minimum=0, maximum=30),
     SettingSpec("forms.future_tolerance_minutes", 5,
                 "时间容差：已发生事件的时间（如收件时间）最多可晚于当前时间多少分钟（各电脑时钟误差）",
                 unit="分钟", minimum=0, maximum=1440),
+    SettingSpec("attachments.max_mb", 10, "附件大小上限：每个附件最大多少 MB（前置 nginx 的 client_max_body_size "
+                "须不小于 5 × 此值 + 1 MB）", unit="MB", minimum=1, maximum=50),
+    SettingSpec("attachments.max_per_case", 20, "附件数量上限：每个案件最多多少个附件", unit="个", minimum=1, maximum=200),
 )
 
 _lock = threading.Lock()
@@ -125,10 +130,34 @@ def _refuse(key: str, message: str) -> Invalid:
     return Invalid("设置值不正确", [{"field": key, "message": message}])
 
 
-def validated(key: str, spec: SettingSpec, raw: Any) -> int:
+_TEXT_MAX = 200  # a text setting without a declared maximum length
+
+
+def _validated_text(key: str, spec: SettingSpec, raw: Any) -> str:
+    """A text setting: a string, trimmed, without control characters, of 1 (or `minimum`) to
+    `maximum` characters."""
+    if not isinstance(raw, str):
+        raise _refuse(key, "应为文字")
+    value = raw.strip()
+    least, most = max(spec.minimum or 1, 1), spec.maximum or _TEXT_MAX
+    if not value:
+        raise _refuse(key, "不能为空")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise _refuse(key, "不能包含换行符等控制字符")
+    if len(value) < least:
+        raise _refuse(key, f"至少 {least} 个字")
+    if len(value) > most:
+        raise _refuse(key, f"不能超过 {most} 个字（现为 {len(value)} 个字）")
+    return value
+
+
+def validated(key: str, spec: SettingSpec, raw: Any) -> int | str:
     """The integer `raw` stands for (an int, or its digits as a form sends them), within the
     declaration's bounds; anything else is a 422 naming the bound and the unit. A bool is not
-    an integer here (JSON `true` would otherwise be stored as 1)."""
+    an integer here (JSON `true` would otherwise be stored as 1). A text setting: see
+    _validated_text."""
+    if spec.is_text:
+        return _validated_text(key, spec, raw)
     value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw

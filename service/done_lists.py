@@ -52,17 +52,25 @@ def done_tasks(session: Session, actor: Actor, process: str | None = None, q: st
                offset: int = 0) -> list[dict[str, Any]]:
     """Tasks this user completed, newest first, each with its case and `decision`: the form data
     of that step (its history row), masked as the policy shows this case's data to this user."""
+    mine: Any = HumanTask.completed_by == actor.username
+    if session.scalar(select(History.id).where(History.on_behalf_of == actor.username).limit(1)) is not None:
+        # 委托: the steps a delegate did in this user's name are theirs too (rare: probed first)
+        mine = or_(mine, HumanTask.id.in_(select(History.task_id).where(
+            History.on_behalf_of == actor.username, History.action == "complete")))
     query = (select(HumanTask, Instance).join(Instance, Instance.id == HumanTask.instance_id)
-             .where(HumanTask.completed_by == actor.username, HumanTask.state == "completed"))
+             .where(mine, HumanTask.state == "completed"))
     query = _filtered(query, HumanTask.completed_at, process, q, since, until)
     query = query.order_by(HumanTask.completed_at.desc(), HumanTask.id).limit(min(limit, MAX_LIMIT)).offset(offset)
     rows = [(task, inst) for task, inst in session.execute(query)]
     decided: dict[str, Any] = {}
+    behalf: dict[str, str | None] = {}
     ids = [task.id for task, _inst in rows]
     if ids:
-        for task_id, raw in session.execute(select(History.task_id, History.data_after).where(
-                History.task_id.in_(ids), History.action == "complete").order_by(History.id)):
+        for task_id, raw, for_whom in session.execute(select(History.task_id, History.data_after, History.on_behalf_of)
+                                                      .where(History.task_id.in_(ids), History.action == "complete")
+                                                      .order_by(History.id)):
             decided[task_id] = json.loads(raw) if raw else {}
+            behalf[task_id] = for_whom
     found = []
     for task, inst in rows:
         data = decided.get(task.id) or {}
@@ -72,6 +80,7 @@ def done_tasks(session: Session, actor: Actor, process: str | None = None, q: st
             **task_json(task),
             "completed_at": iso(task.completed_at),
             "completed_by": task.completed_by,
+            "on_behalf_of": behalf.get(task.id),  # 委托: done by completed_by in this user's name
             "title": inst.title,
             "instance_status": inst.status,
             "decision": data,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from service import clock, procedure
+from service import clock, procedure, task_notices
 from service.actors import Actor
 from service.store import statements as stmt
 from service.store.db import RawTx
@@ -26,6 +26,8 @@ PLATFORM_KINDS = {
     "manual_urge": "人工催办",
     "listed": "挂牌督办",
     "reassign": "改派",
+    task_notices.KIND: task_notices.KIND_NAME,  # a step opened a task for this group or user
+    "transfer": "转办",  # a colleague handed a task to this user (service/transfers.py)
 }
 
 
@@ -96,12 +98,19 @@ def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str
     """Write queued notices (one per recipient), their deliveries and a supervision-log row, in
     the transaction `tx` of the step that raised them. Returns how many notices were written;
     `recorded` gets each notice sent ({"kind", "text", "recipients"}), for a caller that keeps
-    them in the case's history (the timers: what the system did must show on the case)."""
+    them in the case's history (the timers: what the system did must show on the case).
+    New-task notices (kind `task_assigned`) are written apart by service/task_notices.py: one
+    batch, deliveries only to who opted in, no supervision-log or history row (the task's own
+    `task_opened` row says it)."""
     if not items:
         return 0
     sql = db.sql
+    tasks = [item for item in items if item["kind"] == task_notices.KIND]
+    written = task_notices.write(sql, tx, case.id, tasks, now, by) if tasks else 0
+    items = [item for item in items if item["kind"] != task_notices.KIND]
+    if not items:
+        return written
     names = {key: name for key, name in sql.rows(tx, "SELECT key, name FROM groups")}
-    written = 0
     for item in items:
         text = render(case.process_key, item["kind"], {"business_key": case.business_key, **item["fields"]},
                       names, now)
@@ -129,6 +138,17 @@ def write(db: Database, tx: Session | RawTx, case: CaseRef, items: list[dict[str
         if recorded is not None:
             recorded.append({"kind": item["kind"], "text": text, "recipients": list(recipients)})
     return written
+
+
+def write_opened(db: Database, tx: Session | RawTx, step: Any, opened: list[dict[str, Any]]) -> int:
+    """The 新待办 of the tasks a step opened (`opened`, as its projection wrote them), inside that
+    step's write batch: on PostgreSQL they travel with the step's own statements, no round trip
+    of their own. The step's actor is its first history row's user (the system's for a timer)."""
+    if not opened:
+        return 0
+    by = step.history[0]["username"] if step.history else None
+    items = task_notices.queued(opened, step.ready, step.case.business_key, by)
+    return write(db, tx, step.case, items, step.now, by)
 
 
 def _dedup_key(inst: CaseRef, item: dict[str, Any], target: str) -> str | None:

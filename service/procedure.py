@@ -85,16 +85,22 @@ class PersonalData:
 
 @dataclass(frozen=True)
 class SettingSpec:
-    """A number of the rules an administrator may change without editing code.
+    """A number of the rules an administrator may change without editing code — or a text
+    (a letterhead, a document-number prefix) when `default` is a str: then `minimum`/`maximum`
+    bound its length in characters (at least 1) and `unit` is "".
 
     `key` is local to its procedure: the stored key is `<procedure>.<key>`."""
 
     key: str
-    default: int
+    default: int | str
     label: str  # what it means, in Chinese
     unit: str = "天"
     minimum: int | None = None
     maximum: int | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.default, str)
 
 
 @dataclass(frozen=True)
@@ -121,10 +127,19 @@ class Procedure:
     # prefix ending in "_" (a family of units); "*" is the default for steps not listed. A step listed
     # nowhere may go to its own groups only; the platform's `admin` group never.
     reassign_to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # 签收回执: the steps (bpmn ids) handed to a unit whose first claim is recorded as a receipt,
+    # shown on the case page (service/receipts.py).
+    receipts: frozenset[str] = frozenset()
+    # bpmn_id → (title, data keys): a box above that step's form showing those keys when the case
+    # has them (e.g. why a unit sent the case back to 归纳分类), see service/web/step_notes.py.
+    step_notes: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     title_keys: tuple[str, ...] = ("subject", "title")
     # A start whose value of this key matches a running case of the procedure is a duplicate
     # (重复信访): its data gets `duplicate_of` (the other's number), both get a `duplicate` link.
     duplicate_key: str | None = None
+    # Personal data keys 案件查询 may search by (exact match, kept only as a keyed hash in
+    # case_search_keys, see service/search_keys.py): data key → its Chinese label.
+    search_keys: Mapping[str, str] = field(default_factory=dict)
     # Chinese names of the relations its cases have with others (e.g. duplicate → 重复信访).
     relations: Mapping[str, str] = field(default_factory=dict)
     # Data → the case row's projected columns ("handling_group", "due_at"); default: the data as is.
@@ -142,6 +157,9 @@ class Procedure:
     ledgers: tuple[Any, ...] = ()
     # Extra Flask blueprints of the procedure (public ones allowed), registered by the app factory.
     blueprints: tuple[Any, ...] = ()
+    # Papers the office prints for a case (信访登记表, 交办单, …; service/documents.py: Document),
+    # each with its template, when it is offered and whether it gets a per-year document number.
+    documents: tuple[Any, ...] = ()
 
     def setting_key(self, local: str) -> str:
         return f"{self.key}.{local}"

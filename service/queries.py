@@ -4,18 +4,20 @@ for lists)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import calendar, clock, policy
+from service import calendar, clock, policy, receipts, search
 from service.actors import Actor
+from service.due_marks import due_state
 from service.errors import Forbidden, NotFound
 from service.links import links_of
 from service.runtime import NO_DUE_DATE, Runtime, awaited_messages, instance_data
+from service.search import stalled_since  # noqa: F401 - re-exported (service/supervision.py)
 from service.store.models import Definition, Group, History, HumanTask, Instance, TaskCandidate, Timer
 
 MAX_LIMIT = 500
@@ -43,6 +45,7 @@ def task_json(row: HumanTask) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "due_at": iso(row.due_at),
         "due_provisional": provisional(row.due_at),
+        "due_state": due_state(row.due_at, row.state, row.completed_at),
         "state": row.state,
     }
 
@@ -54,7 +57,8 @@ def inbox(session: Session, actor: Actor, limit: int = 200) -> list[HumanTask]:
     cost does not grow with the number of open cases."""
     limit = min(limit, MAX_LIMIT)
     wanted: set[str] = set()
-    for group in sorted(actor.groups):
+    holders = policy.task_holders(actor)  # 委托: the delegators' tasks too (their groups, their claims)
+    for group in sorted(policy.acting_groups(actor)):
         wanted.update(session.scalars(
             select(TaskCandidate.task_id).where(TaskCandidate.group_key == group)
             .order_by(TaskCandidate.due_sort, TaskCandidate.created_at).limit(limit * 2)
@@ -64,10 +68,10 @@ def inbox(session: Session, actor: Actor, limit: int = 200) -> list[HumanTask]:
     for start in range(0, len(ids), 500):
         # by primary key only (a state filter here makes SQLite scan every open task), then filter
         for row in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids[start:start + 500]))):
-            if row.state == "open" and row.assignee in (None, actor.username):
+            if row.state == "open" and (row.assignee is None or row.assignee in holders):
                 rows[row.id] = row
     for row in session.scalars(select(HumanTask).where(
-            HumanTask.assignee == actor.username, HumanTask.state == "open").limit(limit)):
+            HumanTask.assignee.in_(holders), HumanTask.state == "open").limit(limit)):
         rows[row.id] = row
 
     def order(row: HumanTask) -> tuple[datetime, datetime]:
@@ -86,36 +90,13 @@ def get_task(session: Session, actor: Actor, task_id: str) -> HumanTask:
     return row
 
 
-def stalled_since(before: datetime) -> ColumnElement[bool]:
-    """Stalled: no person completed a step since `before` (last_step_at: timers and recomputed
-    deadlines do not move it) while a person's task is open (a 复查 window is no stall)."""
-    return and_(Instance.last_step_at < before,
-                exists().where(HumanTask.instance_id == Instance.id, HumanTask.state == "open"))
-
-
 def instances(session: Session, actor: Actor, process: str | None = None, status: str | None = None,
               overdue: bool = False, stalled_days: int | None = None, q: str | None = None,
               limit: int = 100, offset: int = 0, drill: bool | None = None) -> list[Instance]:
-    now = clock.now()
-    query = select(Instance)
-    if drill is not None:
-        query = query.where(Instance.drill.is_(drill))
-    if process:
-        query = query.where(Instance.process_key == process)
-    if status:
-        query = query.where(Instance.status == status)
-    if overdue:
-        query = query.where(Instance.status == "running", Instance.due_at < now)
-    if stalled_days is not None:
-        # the board's rule (service/supervision.py): no person's step for N days, a person's task open
-        query = query.where(Instance.status == "running", stalled_since(now - timedelta(days=stalled_days)))
-    if q:
-        query = query.where(Instance.business_key.contains(q.strip().upper(), autoescape=True))
-    query = policy.visible(query, actor)
-    # newest first by id (ids follow registration order): read backwards on the primary key and
-    # stop at the limit, instead of sorting every matching row
-    query = query.order_by(Instance.id.desc()).limit(min(limit, MAX_LIMIT)).offset(offset)
-    return list(session.scalars(query))
+    """The case list's filters (/instances, GET /api/v1/instances): the search's (service/search.py)."""
+    criteria = search.Criteria(process=process, status=status, overdue=overdue, stalled_days=stalled_days,
+                               q=q, drill=drill)
+    return search.find(session, actor, criteria, limit=limit, offset=offset, cap=MAX_LIMIT)
 
 
 def instance_json(inst: Instance, links: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -131,6 +112,7 @@ def instance_json(inst: Instance, links: list[dict[str, Any]] | None = None) -> 
         "due_at": iso(inst.due_at),
         "due_provisional": provisional(inst.due_at),
         "overdue": bool(due and inst.status == "running" and due < now),
+        "due_state": due_state(inst.due_at, inst.status, inst.completed_at),
         "last_step_at": iso(inst.last_step_at),
         "handling_group": inst.handling_group,
         "listed": bool(inst.listed),
@@ -185,6 +167,7 @@ def instance_detail(session: Session, runtime: Runtime, actor: Actor, instance_i
         "timers": [{"name": t.name, "due_at": iso(t.due_at), "provisional": provisional(t.due_at)}
                    for t in timers],
         "awaited_messages": awaited_messages(wf) if inst.status == "running" else [],
+        "receipts": receipts.for_case(session, inst),  # 签收回执 of the units it was handed to
     }
 
 
@@ -198,6 +181,7 @@ def history_json(h: History, actor: Actor, inst: Instance, personal: bool) -> di
     return {
         "at": iso(h.at),
         "user": h.username,
+        "on_behalf_of": h.on_behalf_of,  # 委托: `user` acted in this user's name
         "action": h.action,
         "task": h.task_bpmn_id,
         "task_name": h.task_name,

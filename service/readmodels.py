@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service import clock, procedure
+from service import clock, procedure, search_keys
 from service.store.models import History, HumanTask, Instance, ReadRow
 
 
@@ -117,7 +117,9 @@ def _apply(sql: Any, tx: Any, model: ReadModel, instance_id: int, changes: Itera
 
 def write_step(sql: Any, tx: Any, case: Any, new_rows: list[dict[str, Any]], now: datetime) -> None:
     """Apply the case's procedure's read models to the history rows its step just wrote (already
-    inserted in `tx`, so the case data up to them is read back from there)."""
+    inserted in `tx`, so the case data up to them is read back from there); the searchable
+    personal fields' hashes too (service/search_keys.py)."""
+    search_keys.write_step(sql, tx, case, new_rows)
     models = models_of(case.process_key)
     if not models or not new_rows:
         return

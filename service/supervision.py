@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store, notices, policy, procedure
+from service import clock, config_store, notices, policy, procedure, task_notices
 from service.actors import Actor
+from service.due_marks import due_state
 from service.errors import Conflict, Invalid, NotFound
 from service.queries import stalled_since
 from service.runtime import NO_DUE_DATE
@@ -67,6 +68,7 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
             "due_at": clock.parse_datetime(due).isoformat() if due else None,
             "days_overdue": (now - due).days if overdue and due else 0,
             "stalled_days": (now - last).days, "overdue": overdue, "stalled": stalled, "listed": inst.listed,
+            "due_state": due_state(due),
             "current_steps": [t.name for t in tasks],
             "holders": [t.assignee or ",".join(names.get(g, g) for g in t.candidate_groups.split(",") if g)
                         for t in tasks],
@@ -182,7 +184,10 @@ def reassign(db: Database, task_id: str, group: Any, user: Any, comment: Any, ac
         session.add(Supervision(instance_id=inst.id, at=now, kind="reassign", username=actor.username,
                                 group_key=target, text=text))
         recipient_user = target[5:] if target.startswith("user:") else None
-        session.add(notices.Notice(kind="reassign", instance_id=inst.id, task_id=task.id, text=text,
-                                   recipient_user=recipient_user, recipient_group=None if recipient_user else target,
-                                   created_at=now, created_by=actor.username))
+        notice = notices.Notice(kind="reassign", instance_id=inst.id, task_id=task.id, text=text,
+                                recipient_user=recipient_user, recipient_group=None if recipient_user else target,
+                                created_at=now, created_by=actor.username)
+        session.add(notice)
+        session.flush()  # the notice's id, for its deliveries to whoever of the new holders opted in
+        task_notices.queue_deliveries(db.sql, session, notice.id)
         return {"id": task.id, "candidate_groups": task.candidate_groups.split(","), "assignee": task.assignee}

@@ -213,6 +213,12 @@ def test_unknown_task_id_is_404(api: ApiClient) -> None:
     assert_error(api.post("xfk1", "/api/v1/tasks/not-a-uuid/complete", json={"data": {}}), 404, "not_found")
 
 
+def test_a_doubled_slash_is_an_unknown_address_not_a_redirect(api: ApiClient) -> None:
+    """`/tasks/0//complete` must not be redirected (308) to `/tasks/0/complete`: a client that
+    follows it would act on another address than the one it sent."""
+    assert_error(api.post("xfk1", "/api/v1/tasks/0//complete", json={"data": {}}), 404, "not_found")
+
+
 def test_unknown_instance_is_404(api: ApiClient) -> None:
     assert_error(api.get("xfk1", "/api/v1/instances/999999"), 404, "not_found")
 

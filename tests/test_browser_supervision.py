@@ -121,7 +121,8 @@ def test_supervision_board_chart_and_urge(server: tuple[str, list[dict[str, Any]
     _login(page, base, "fgw1")
     expect(page.locator(f"tr[data-business-key='{cases[0]['business_key']}'] .badge-listed")).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "supervision_inbox_listed.png"), full_page=True)
-    expect(page.locator("#unread-count")).to_have_text("2")  # 挂牌督办 of cases[0] and the 催办
+    # 挂牌督办 of cases[0], the 催办, and the 新待办 of the unit's three 办理 tasks
+    expect(page.locator("#unread-count")).to_have_text("5")
     page.click(".notice-link")
     expect(page.locator("h1")).to_have_text("通知")
     expect(page.locator("#notices")).to_contain_text("请于三日内报送办理结果")

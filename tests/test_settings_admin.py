@@ -86,8 +86,9 @@ def test_api_lists_every_setting_grouped_by_procedure(api: ApiClient) -> None:
     assert r.get_json()[0]["group"] == "通用"  # the platform's first
     assert groups["通用"]["procedure"] is None
     assert groups["信访件办理"]["procedure"] == "petition"
-    assert [s["key"] for s in groups["通用"]["settings"]] == ["supervision.stalled_days", "inbox.due_soon_days",
-                                                             "forms.future_tolerance_minutes"]
+    assert [s["key"] for s in groups["通用"]["settings"]] == ["supervision.stalled_days", "tasks.warn_days",
+                                                             "forms.future_tolerance_minutes",
+                                                             "attachments.max_mb", "attachments.max_per_case"]
     petition = {s["key"]: s for s in groups["信访件办理"]["settings"]}
     declared = procedure.get("petition")
     assert declared is not None

@@ -102,6 +102,8 @@ def test_empty_board_says_so(app: Any) -> None:
 def test_manual_urge_from_the_board_reaches_the_unit_and_the_header_badge(app: Any) -> None:
     case = handling_case(app)
     fgw = login(app, "fgw1")
+    assert unread_badge(text(fgw.get("/tasks"))) == 1  # the 新待办 of its 办理 task (test_task_notices.py)
+    assert fgw.post("/notices/read", data={}).status_code == 302
     assert unread_badge(text(fgw.get("/tasks"))) == 0
 
     msz = login(app, "msz")
@@ -136,9 +138,9 @@ def test_mark_all_read(app: Any) -> None:
     for comment in ("第一次催办", "第二次催办"):
         msz.post(f"/supervision/urge/{case['id']}", data={"comment": comment})
     fgw = login(app, "fgw1")
-    assert unread_badge(text(fgw.get("/tasks"))) == 2
+    assert unread_badge(text(fgw.get("/tasks"))) == 3  # two 催办 and the 新待办 of 办理
     response = fgw.post("/notices/read", follow_redirects=True)
-    assert "已将 2 条通知标为已读" in flashes(text(response))
+    assert "已将 3 条通知标为已读" in flashes(text(response))
     assert unread_badge(text(response)) == 0
 
 

@@ -19,7 +19,7 @@ from service.procedure import (
     SettingSpec,
     Starters,
 )
-from workflows import petition_report
+from workflows import petition_documents, petition_report
 
 PROCESS_KEY = "petition"
 
@@ -141,8 +141,28 @@ def validate_classify(form: dict[str, Any], instance: dict[str, Any], group_keys
     return []
 
 
+# 退回信访科: a unit may not just push a case back (信访工作办法 第九条(一): 不得推诿、敷衍、拖延);
+# it says why the case is not its own, in at least this many characters, and 信访科 routes it anew.
+RETURN_REASON_MIN = 5
+
+
+def validate_return(form: dict[str, Any], instance: dict[str, Any]) -> FieldErrors:
+    """退回信访科 needs a reason 信访科 can route by: at least RETURN_REASON_MIN characters. A case
+    still running on a diagram version without the return path (its 交办 set no `returnable`)
+    cannot take one: its 办理情况 gateway would read the return as 办结."""
+    if not instance.get("returnable"):
+        return [{"field": "outcome", "message": "本件按旧版流程办理，不能退回信访科；如分办有误，请联系信访科改派"}]
+    reason = str(form.get("return_reason") or "").strip()
+    if len(reason) < RETURN_REASON_MIN:
+        return [{"field": "return_reason",
+                 "message": f"请说明退回原因（不少于{RETURN_REASON_MIN}个字），信访科据此重新分办"}]
+    return []
+
+
 def validate_handle(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
-    """条例 第三十四条: extensions together may not exceed 30 days (a setting)."""
+    """条例 第三十四条: extensions together may not exceed 30 days (a setting); a return states why."""
+    if form.get("outcome") == "return":
+        return validate_return(form, instance)
     if form.get("outcome") != "extend":
         return []
     most = _setting("max_extension_days")
@@ -335,6 +355,7 @@ PROCEDURE = Procedure(
         SettingSpec("ladder.urge_days", 0, "督办：期满后多少天发催办通知（0 = 期满当时）", minimum=0, maximum=60),
         SettingSpec("ladder.report_days", 7, "督办：期满后多少天要求办案单位书面汇报", minimum=1, maximum=90),
         SettingSpec("ladder.proposal_days", 15, "督办：期满后多少天建议组成联合调查组", minimum=1, maximum=120),
+        *petition_documents.SETTINGS,  # the printed papers' letterhead and number prefix (text)
     ),
     ladder=True,
     labels={
@@ -350,6 +371,8 @@ PROCEDURE = Procedure(
         "handling_days": "办理期限（日）",
         "route_days": "登记分流期限（日）",
         "review_window_days": "复查申请期（日）",
+        "returned_group": "退回单位",
+        "returned_at": "退回时间",
     },
     messages=(MessageRule(
         "review_request", "复查申请", frozenset({OWN_GROUP}), refusal="只有信访科可以登记复查申请",
@@ -359,10 +382,15 @@ PROCEDURE = Procedure(
     # 改派: the handling steps go to another department or county (or stay with their unit); the
     # approvals and 信访科's own steps stay with their own group (to another of its members only).
     reassign_to={"handle": ("dept_", "county_"), "explain": ("dept_", "county_")},
+    # 退回信访科: 信访科 sees at 归纳分类 who sent the case back, why and when.
+    step_notes={"classify": ("办理单位退回", ("returned_group", "return_reason", "returned_at"))},
+    receipts=frozenset({"handle"}),  # 签收回执: the handling unit's receipt of the 交办
     title_keys=("subject",),
     duplicate_key="petitioner_id_number",
+    search_keys={"petitioner_name": "信访人姓名", "petitioner_id_number": "身份证号码"},
     relations={"duplicate": "重复信访", "emergency": "集体访转突发事件"},
     project=project,
     recompute=recompute_deadlines,
     ledgers=(petition_report.LEDGER,),
+    documents=petition_documents.DOCUMENTS,  # 信访登记表, 交办单, 答复书, 不予受理告知书 (打印, PDF)
 )

@@ -18,7 +18,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service import clock, notices, policy, procedure, readmodels, schedule
+from service import clock, notices, policy, procedure, readmodels, receipts, schedule
 from service.actors import SYSTEM, Actor
 from service.engine import (
     SERIALIZER_VERSION,
@@ -39,10 +39,12 @@ T = TypeVar("T")
 
 class Commands(StepMachinery):
     def start(self, process_key: str, data: Any, actor: Actor,
-              idempotency_key: str | None = None) -> dict[str, Any]:
+              idempotency_key: str | None = None,
+              then: Callable[[RawTx, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Start an instance (登记): validate, number, run to the first wait, save. With an
         `idempotency_key` (a round's process + period) a second start of it is refused (409
-        duplicate_period), however many nodes try at once: the key is a unique column."""
+        duplicate_period), however many nodes try at once: the key is a unique column. `then`
+        writes what belongs to the new case (its attachments) in the same transaction."""
         if not isinstance(data, dict):
             raise Invalid("启动数据必须是 JSON 对象", [{"field": "", "message": "应为对象"}])
         if idempotency_key is None:
@@ -55,6 +57,8 @@ class Commands(StepMachinery):
                 prepared = self._prepare_start(session, process_key, data)
                 session.begin()
                 result, case, wf = self._start_in(session, prepared, actor, now, idempotency_key, depth=0)
+                if then is not None:
+                    then(session, result)
         except IntegrityError as exc:
             if idempotency_key is not None and "idempotency" in str(exc.orig or exc):
                 raise DuplicatePeriod("该周期的案件已经发起，不能重复发起", [{"field": "period",
@@ -204,12 +208,14 @@ class Commands(StepMachinery):
                 step = self._step(case, wf, now, rows_before)
                 step.closed.append(task_id)
                 changed = {k: before.get(k) for k in data}
+                behalf = policy.acting_for(actor, candidate_groups, assignee)  # 委托: done in whose name
                 self._finish(step, actor.username, "complete", task_bpmn_id=bpmn_id, task_name=name,
                              task_id=task_id, data_before=_json(changed), data_after=_json(data),
-                             comment=str(data.get("comment")) if data.get("comment") else None)
+                             comment=str(data.get("comment")) if data.get("comment") else None,
+                             on_behalf_of=behalf.username if behalf else None)
                 tx.begin()
-                close = (stmt.CLOSE_TASK, {"id": task_id, "now": self.sql.when(now), "user": actor.username},
-                         "该任务已办理，不能重复提交")
+                close = (stmt.CLOSE_TASK, {"id": task_id, "now": self.sql.when(now), "user": actor.username,
+                                           "holder": assignee or actor.username}, "该任务已办理，不能重复提交")
                 open_tasks = self._save(tx, step, (close,))
                 self._effects(tx, case, outbox, now, actor.username, task_id)
             except BaseException:
@@ -221,33 +227,41 @@ class Commands(StepMachinery):
     def claim(self, task_id: str, actor: Actor) -> dict[str, Any]:
         with self.db.write() as session:
             row = self._open_task(session, task_id)
-            if row.assignee and row.assignee != actor.username:
+            if row.assignee and row.assignee not in policy.task_holders(actor):
                 raise Conflict(f"该任务已由 {row.assignee} 签收")
             if not policy.may_act(actor, row.candidate_groups, None):
                 raise Forbidden("您无权签收此任务")
+            # 委托: a delegate signs in the delegator's name (the task stays theirs after the period)
+            behalf = policy.acting_for(actor, row.candidate_groups, None)
+            claimant = behalf.username if behalf else actor.username
             # guarded: two colleagues clicking at once — the second one matches no row
             claimed = session.execute(
                 update(HumanTask)
                 .where(HumanTask.id == task_id, HumanTask.state == "open",
-                       or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username))
-                .values(assignee=actor.username).execution_options(synchronize_session=False)
+                       or_(HumanTask.assignee.is_(None), HumanTask.assignee == claimant))
+                .values(assignee=claimant).execution_options(synchronize_session=False)
             ).rowcount
             if claimed != 1:
                 raise Conflict("该任务刚被他人签收或已办理，请刷新")
-            session.add(History(instance_id=row.instance_id, at=clock.now(), username=actor.username,
-                                action="claim", task_bpmn_id=row.bpmn_id, task_name=row.name, task_id=row.id))
-            return {"id": row.id, "assignee": actor.username}
+            now = clock.now()
+            session.add(History(instance_id=row.instance_id, at=now, username=actor.username,
+                                action="claim", task_bpmn_id=row.bpmn_id, task_name=row.name, task_id=row.id,
+                                on_behalf_of=behalf.username if behalf else None))
+            receipts.record(session, row, actor, now)  # 签收回执: the unit's first claim, same transaction
+            return {"id": row.id, "assignee": claimant}
 
     def unclaim(self, task_id: str, actor: Actor) -> dict[str, Any]:
         with self.db.write() as session:
             row = self._open_task(session, task_id)
             if row.assignee is None:
                 return {"id": row.id, "assignee": None}
-            if row.assignee != actor.username and not actor.is_admin:
+            if row.assignee not in policy.task_holders(actor) and not actor.is_admin:
                 raise Conflict(f"该任务由 {row.assignee} 签收，只有签收人可以退回")
+            behalf = row.assignee if row.assignee != actor.username and not actor.is_admin else None
             row.assignee = None
             session.add(History(instance_id=row.instance_id, at=clock.now(), username=actor.username,
-                                action="unclaim", task_bpmn_id=row.bpmn_id, task_name=row.name, task_id=row.id))
+                                action="unclaim", task_bpmn_id=row.bpmn_id, task_name=row.name, task_id=row.id,
+                                on_behalf_of=behalf))
             return {"id": row.id, "assignee": None}
 
     def _open_task(self, session: Session, task_id: str) -> HumanTask:

@@ -156,7 +156,8 @@ Check = tuple[Callable[[], int], Conflict | str]
 
 def _history(case_id: int, now: datetime, username: str, action: str, **columns: Any) -> dict[str, Any]:
     row = {"instance_id": case_id, "at": now, "username": username, "action": action, "task_bpmn_id": None,
-           "task_name": None, "task_id": None, "data_before": None, "data_after": None, "comment": None}
+           "task_name": None, "task_id": None, "data_before": None, "data_after": None, "comment": None,
+           "on_behalf_of": None}
     row.update(columns)
     return row
 
@@ -383,6 +384,7 @@ class StepMachinery:
                            "candidate_groups": [g for g in meta["candidate_groups"] if g], "assignee": meta["assignee"]})
         sql.many(session, stmt.NEW_TASK, tasks)
         sql.many(session, stmt.NEW_CANDIDATE, candidates)
+        notices.write_opened(self.db, session, step, opened)  # 新待办, in this batch (service/task_notices.py)
 
         stale = [task_id for task_id in before.timers if task_id not in step.timers]
         if stale:

@@ -226,6 +226,7 @@ class History(Base):
     data_before: Mapped[str | None] = mapped_column(Text, nullable=True)
     data_after: Mapped[str | None] = mapped_column(Text, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 委托: the delegator
 
 
 class CalendarDay(Base):

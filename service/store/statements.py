@@ -68,7 +68,7 @@ RUNNING_MATCH = (
 
 CLOSE_TASK = (
     "UPDATE human_tasks SET state = 'completed', completed_at = :now, completed_by = :user "
-    "WHERE id = :id AND state = 'open' AND (assignee IS NULL OR assignee = :user)"
+    "WHERE id = :id AND state = 'open' AND (assignee IS NULL OR assignee = :holder)"
 )
 _SAVE_CASE_COLUMNS = (
     "serializer_version = :serializer, status = :status, completed_at = :completed_at, "
@@ -103,7 +103,7 @@ MOVE_TIMER = (
     "UPDATE timers SET due_at = :due_at WHERE instance_id = :id AND task_id = :task_id AND state = 'waiting'"
 )
 NEW_HISTORY = insert(History, params(
-    "instance_id at username action task_bpmn_id task_name task_id data_before data_after comment"),
+    "instance_id at username action task_bpmn_id task_name task_id data_before data_after comment on_behalf_of"),
     defaulted=("id",))
 
 # ----- timers --------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ MAX_BODY = 2 * 1024 * 1024
 def create_app(settings: Settings | None = None, start_timers: bool | None = None,
                svc: Services | None = None) -> Flask:
     app = Flask(__name__)
+    # `/tasks/0//complete` is an unknown address (JSON 404), not a redirect to another task's.
+    app.url_map.merge_slashes = False
     svc = svc or build(settings)
     app.config.update(
         SECRET_KEY=svc.settings.secret_key,
@@ -45,26 +47,41 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     login_manager.init_app(app)
 
     from service.web.api import api
+    from service.web.attachment_pages import UploadRequest, attachment_api, attachment_pages
     from service.web.auth_pages import auth_pages
     from service.web.calendar_admin import calendar_admin
     from service.web.cases import cases
     from service.web.clock_page import clock_page
+    from service.web.collaboration_pages import collaboration
     from service.web.definition_pages import definition_pages
+    from service.web.delegation_pages import delegation_pages
+    from service.web.document_pages import document_pages
     from service.web.inbox import inbox
     from service.web.layout import layout
     from service.web.notice_pages import notice_pages
+    from service.web.preference_pages import preference_pages
     from service.web.reports import reports_pages
+    from service.web.search_api import search_api
+    from service.web.search_pages import search_pages
     from service.web.settings_admin import settings_admin, settings_api
     from service.web.starts import starts
     from service.web.supervision_pages import supervision_pages
 
     csrf.exempt(api)
+    csrf.exempt(attachment_api)
+    app.request_class = UploadRequest  # upload routes get the attachments' body limit instead of MAX_BODY
     csrf.exempt(settings_api)
+    csrf.exempt(search_api)
     app.register_blueprint(api)
+    app.register_blueprint(attachment_api)
+    app.register_blueprint(attachment_pages)  # 附件: upload, download, the panel of the case and task pages
     app.register_blueprint(layout)  # the templates' filters and globals, base.html's context
     app.register_blueprint(auth_pages)
     app.register_blueprint(inbox)
+    app.register_blueprint(delegation_pages)  # 委托: /me/delegation and /api/v1/me/delegations (CSRF-exempt)
     app.register_blueprint(cases)
+    app.register_blueprint(search_pages)  # 查询 (/search) and its API (/api/v1/search)
+    app.register_blueprint(search_api)
     app.register_blueprint(starts)
     app.register_blueprint(definition_pages)
     app.register_blueprint(notice_pages)
@@ -74,6 +91,9 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(reports_pages)  # 统计报表: the pages, and nested in them /api/v1/reports (CSRF-exempt)
     app.register_blueprint(settings_admin)
     app.register_blueprint(settings_api)
+    app.register_blueprint(preference_pages)  # 通知方式 (/me/notifications); nested in it its /api/v1 (CSRF-exempt)
+    app.register_blueprint(document_pages)  # 打印: print views and PDFs, nested in it their /api/v1 (CSRF-exempt)
+    app.register_blueprint(collaboration)  # 常用意见, 批量签收, 转办; nested in it their /api/v1 (CSRF-exempt)
     _procedure_routes(app)
     _error_handlers(app)
 
@@ -97,6 +117,7 @@ def _procedure_routes(app: Flask) -> None:
     from flask_login import login_required
 
     from service import procedure
+    from service.web.attachment_pages import large_body
     from service.web.starts import new_instance
 
     for declared in procedure.registry():
@@ -105,7 +126,7 @@ def _procedure_routes(app: Flask) -> None:
                 return new_instance(_key)
 
             app.add_url_rule(declared.starters.path, endpoint=f"start_{declared.key}",
-                             view_func=login_required(start), methods=["GET", "POST"])
+                             view_func=large_body(login_required(start)), methods=["GET", "POST"])
         for blueprint in declared.blueprints:
             app.register_blueprint(blueprint)
 

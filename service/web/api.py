@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service import auth, definitions, done_lists, policy, queries, submissions
+from service import auth, definitions, delegations, done_lists, policy, queries, submissions
 from service.actors import Actor
 from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
@@ -49,7 +49,8 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer ") or not header[7:].strip():
             raise Unauthorized("缺少访问令牌（Authorization: Bearer …）")
-        g.actor = _actor_for_token(header[7:].strip())
+        # 委托: the delegations held now, read on every request (never cached: a revocation is at once)
+        g.actor = delegations.attach(services().db, _actor_for_token(header[7:].strip()))
         return view(*args, **kwargs)
 
     return wrapped
@@ -210,8 +211,15 @@ def post_message(instance_id: int, name: str) -> Any:
 @api.get("/tasks")
 @token_required
 def list_tasks() -> Any:
+    actor = _actor()
     with services().db.read() as session:
-        return jsonify([queries.task_json(t) for t in queries.inbox(session, _actor())])
+        return jsonify([{**queries.task_json(t), "on_behalf_of": _behalf(actor, t)} for t in queries.inbox(session, actor)])
+
+
+def _behalf(actor: Actor, task: Any) -> str | None:
+    """委托: the delegator in whose name this user would act on the task (None: their own)."""
+    found = delegations.behalf_of(actor, task.candidate_groups, task.assignee)
+    return found.username if found else None
 
 
 def _done_filters() -> dict[str, Any]:

@@ -24,7 +24,17 @@ ACTION_LABELS = {
     "message": "收到消息", "timer": "定时器触发", "end": "办结",
     "urge": "催办", "listed": "挂牌督办", "unlisted": "撤销挂牌", "reassign": "改派", "recalc": "期限重算",
     "notice": "发出通知", "task_opened": "生成任务",
+    "receipt": "签收回执", "transfer": "转办",  # service/receipts.py, service/transfers.py
+    "document": "印发",  # service/documents.py: a numbered paper issued
+    "attach": "附件",  # service/attachments.py: 上传附件 …
 }
+
+
+def acted_by(h: dict[str, Any], users: dict[str, str]) -> str:
+    """Who did it: 李四, or 李四（代 张三） when a delegate acted in someone's name (委托)."""
+    name = users.get(h["user"], h["user"])
+    behalf = h.get("on_behalf_of")
+    return f"{name}（代 {users.get(behalf, behalf)}）" if behalf else name
 
 
 def task_view(task: dict[str, Any], session: Session) -> dict[str, Any]:
@@ -34,7 +44,7 @@ def task_view(task: dict[str, Any], session: Session) -> dict[str, Any]:
         "process_name": processes.get(task["process"], task["process"]),
         "group_names": [groups.get(k, k) for k in task["candidate_groups"]],
         "assignee_name": users.get(task["assignee"], task["assignee"]) if task["assignee"] else "",
-        "due": due_state(task["due_at"]),
+        "due": task["due_state"] if "due_state" in task else due_state(task["due_at"]),
     }
 
 
@@ -60,7 +70,7 @@ def case_context(session: Session, instance_id: int) -> dict[str, Any]:
         shown = h["data"] if h["action"] in ("complete", "message") and isinstance(h["data"], dict) else None
         history.append({
             **h,
-            "user_name": users.get(h["user"], h["user"]),
+            "user_name": acted_by(h, users),
             "action_label": label,
             "task_label": task_name,
             "rows": data_rows(shown, step_labels, groups, skip=("comment",)),
@@ -84,7 +94,7 @@ def case_context(session: Session, instance_id: int) -> dict[str, Any]:
         "history": history,
         "open_tasks": open_tasks,
         "handling_group_name": groups.get(detail["handling_group"] or "", detail["handling_group"] or ""),
-        "case_due": due_state(detail["due_at"], detail["status"]),
+        "case_due": detail["due_state"],
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
+from service import delegations
 from service.auth import actor_for
 from service.bootstrap import Services
 from service.store.models import User
@@ -21,7 +22,8 @@ class LoginUser:
         self.username = user.username
         self.name = user.name
         self.groups = user.group_keys
-        self.actor = actor_for(user)
+        # loaded on every request (Flask-Login's user loader): a revoked delegation stops at once
+        self.actor = delegations.attach(services().db, actor_for(user))
         self.is_authenticated = True
         self.is_active = user.active
         self.is_anonymous = False

@@ -1,14 +1,16 @@
 """Dates and deadlines as the pages show them: Beijing time to the minute, and whether a
-deadline is overdue or close (templates get these as the `dt` filter and `due_state`)."""
+deadline is overdue or close (templates get these as the `dt` filter and `due_state`, the one
+function of service/due_marks.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from service import clock
+from service.due_marks import due_state
 
-SOON = timedelta(days=3)
+__all__ = ["due_state", "fmt_dt", "to_datetime"]
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -28,16 +30,3 @@ def fmt_dt(value: Any) -> str:
         return value
     parsed = to_datetime(value)
     return parsed.strftime("%Y-%m-%d %H:%M") if parsed else str(value)
-
-
-def due_state(value: Any, status: str = "running") -> str:
-    """'overdue', 'soon' (within 3 days) or '' for a deadline."""
-    due = to_datetime(value)
-    if due is None or status != "running":
-        return ""
-    now = clock.now()
-    if due < now:
-        return "overdue"
-    if due - now <= SOON:
-        return "soon"
-    return ""

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from service import done_lists, policy, queries
+from service import common_comments, delegations, done_lists, policy, queries
 from service.errors import BadRequest, GovFlowError, Invalid
 from service.forms import coerce
 from service.store.models import Definition, Instance
@@ -19,7 +19,8 @@ from service.web.case_view import case_context, case_marks, list_rows, listed_id
 from service.web.context import services
 from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
-from service.web.guards import back, current_actor, group_names, int_arg, process_names
+from service.web.guards import back, current_actor, group_names, int_arg, process_names, user_names
+from service.web.step_notes import notes_for
 
 inbox = Blueprint("inbox", __name__)
 
@@ -28,11 +29,13 @@ inbox = Blueprint("inbox", __name__)
 @login_required
 def tasks() -> Any:
     with services().db.read() as session:
-        found = queries.inbox(session, current_actor())
+        actor = current_actor()
+        found = queries.inbox(session, actor)
         listed = listed_ids(session, {t.instance_id for t in found})
         marks = case_marks(session, {t.instance_id for t in found})
         rows = [{**task_view(queries.task_json(t), session), "listed": t.instance_id in listed,
-                 "marks": marks.get(t.instance_id, [])} for t in found]
+                 "marks": marks.get(t.instance_id, []) + delegations.inbox_mark(actor, t.candidate_groups, t.assignee)}
+                for t in found]
     return render_template("tasks.html", tasks=rows)
 
 
@@ -83,6 +86,7 @@ def done_tasks() -> Any:
             decision = t["decision"] if isinstance(t["decision"], dict) else None
             items.append({**t, "process_name": processes.get(t["process"], t["process"]),
                           "marks": marks.get(t["instance_id"], []),
+                          "behalf_label": delegations.done_mark(current_actor(), t, user_names(session)),
                           "rows": data_rows(decision, labels["steps"].get(t["bpmn_id"], labels), groups)})
     return render_template("tasks_done.html", items=items, filters=shown, processes=processes,
                            **_paging("inbox.done_tasks", args, offset, len(found) > PAGE_SIZE))
@@ -139,6 +143,7 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, exc: Invali
         if values is None:
             values = initial_values(form) if form else {}
         ctx.update(form_context(form, values, exc, session))
+        ctx["step_notes"] = notes_for(session, row.process_key, row.bpmn_id, ctx.get("case"))
     return render_template(
         "task.html", task=task, is_open=is_open,
         may_act=is_open and policy.may_act(actor, row.candidate_groups, row.assignee), **ctx,
@@ -163,7 +168,10 @@ def task_submit(task_id: str) -> Any:
 
     def complete() -> tuple[str, str]:
         result = svc.runtime.complete(task_id, data, current_actor())
-        return url_for("inbox.tasks"), "已办理，案件已办结" if result["instance"]["status"] == "completed" else "已办理"
+        noted = common_comments.after_task(svc.db, current_actor().username, schema, data,  # 常用意见 used/saved
+                                           request.form.getlist(common_comments.SAVE_FIELD))
+        done = "已办理，案件已办结" if result["instance"]["status"] == "completed" else "已办理"
+        return url_for("inbox.tasks"), done + noted
 
     try:
         return submit_once(complete)  # a double click on 提交办理 completes the task once

@@ -10,8 +10,9 @@ from flask import Blueprint, render_template, request, url_for
 from flask_login import login_required
 
 from service import definitions, policy, procedure
-from service.errors import Invalid
+from service.errors import GovFlowError, Invalid
 from service.forms import coerce
+from service.web.attachment_pages import at_registration, large_body, registration_uploads
 from service.web.context import services
 from service.web.form_tokens import submit_once
 from service.web.formview import form_context, initial_values, submitted_values
@@ -36,6 +37,7 @@ def _render_start(process: str, values: dict[str, Any] | None = None, exc: Inval
 
 
 @starts.route("/instances/new/<process>", methods=["GET", "POST"])
+@large_body  # the form may carry the letter's scans (附件)
 @login_required
 def new_instance(process: str) -> Any:
     actor = current_actor()
@@ -48,9 +50,14 @@ def new_instance(process: str) -> Any:
         form_key = definition.start_form_key
     schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
+    try:
+        uploads = registration_uploads()  # checked before anything is registered
+    except GovFlowError as exc:  # a refused file (type, size): the form again, nothing registered
+        return _render_start(process, submitted_values(), Invalid(f"附件未通过检查：{exc.message}"), exc.status)
 
     def register() -> tuple[str, str]:
-        result = svc.runtime.start(process, data, actor)
+        # the case and its files in one transaction: both are committed, or neither
+        result = svc.runtime.start(process, data, actor, then=at_registration(uploads))
         return url_for("cases.instance_page", instance_id=result["id"]), f"已登记，编号 {result['business_key']}"
 
     try:
