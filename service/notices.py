@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from service import clock, procedure, task_notices
 from service.actors import Actor
 from service.store import statements as stmt
 from service.store.db import RawTx
-from service.store.models import Group, Notice, NoticeRead
+from service.store.models import Group, HumanTask, Notice, NoticeRead
 
 if TYPE_CHECKING:
     from service.store.db import Database
@@ -191,7 +191,7 @@ def for_user(session: Session, actor: Actor, unread_only: bool = False, limit: i
         .limit(limit)
     )
     if unread_only:
-        query = query.where(NoticeRead.read_at.is_(None))
+        query = query.where(NoticeRead.read_at.is_(None), _still_news())
     iso = clock.iso
     names = kinds()
     return [
@@ -202,11 +202,18 @@ def for_user(session: Session, actor: Actor, unread_only: bool = False, limit: i
     ]
 
 
+def _still_news() -> Any:
+    """A 新待办 stops being news once its task is no longer open (a colleague took and did it):
+    otherwise every member of a busy group would carry one unread notice per task ever opened."""
+    task_open = exists().where(HumanTask.id == Notice.task_id, HumanTask.state == "open")
+    return or_(Notice.kind != task_notices.KIND, task_open)
+
+
 def unread_count(session: Session, actor: Actor) -> int:
     query = (
         select(func.count(Notice.id))
         .outerjoin(NoticeRead, and_(NoticeRead.notice_id == Notice.id, NoticeRead.username == actor.username))
-        .where(_mine(actor), NoticeRead.read_at.is_(None))
+        .where(_mine(actor), NoticeRead.read_at.is_(None), _still_news())
     )
     return int(session.scalar(query) or 0)
 

@@ -170,3 +170,31 @@ def test_completing_a_step_tells_the_next_group_once(api: ApiClient) -> None:
     found = new_task_notices(api, "xfk2", iid)  # newest first: 拟办 now, 归纳分类 at registration
     assert len(found) == 2 and found[0]["task_id"] == propose["id"]
     assert found[0]["text"].startswith("新待办：") and propose["name"] in found[0]["text"]
+
+
+def test_a_new_task_notice_stops_counting_as_unread_once_its_task_is_done(api: ApiClient) -> None:
+    """信访科 has two members: when xfk1 classifies, xfk2's 新待办 of that task is no news any more
+    (not in the unread count, not in the unread list) — it stays in the full list as history; the
+    next step's 新待办 (拟办, again 信访科's) is."""
+    from service import notices
+    from service.actors import Actor
+
+    iid = start(api, received_at=SUITE_START)  # received today: no 催办 in between
+    xfk2 = Actor("xfk2", groups=frozenset({"xfk"}))
+
+    def unread() -> tuple[int, list[str]]:
+        with api.app.extensions["govflow"].db.read() as session:
+            count = notices.unread_count(session, xfk2)
+        listed = api.get("xfk2", "/api/v1/notices?unread=1").get_json()
+        assert count == len(listed)
+        return count, [n["task_id"] for n in listed if n["kind"] == "task_assigned"]
+
+    classify = api.task("xfk1", iid, "classify")
+    count, news = unread()
+    assert news == [classify["id"]]
+    done(api, "xfk1", iid, "classify", {"category": "行政", "route": "dept", "handling_group": "dept_fgw"})
+    propose = api.task("xfk1", iid, "propose")
+    count_after, news_after = unread()
+    assert news_after == [propose["id"]]
+    assert count_after == count  # one new, one no longer news
+    assert sorted(n["task_id"] for n in new_task_notices(api, "xfk2", iid)) == sorted([classify["id"], propose["id"]])
