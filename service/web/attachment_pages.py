@@ -20,7 +20,7 @@ from service.attachment_types import ALLOWED_TEXT, BY_EXTENSION
 from service.attachments import Upload
 from service.errors import Forbidden, Invalid, NotFound
 from service.store.attachment_models import Attachment
-from service.web.api import _actor, _once, token_required
+from service.web.api_support import api_actor, once, token_required
 from service.web.context import services
 from service.web.form_tokens import submit_once
 from service.web.guards import back, current_actor, user_names
@@ -212,22 +212,22 @@ def api_upload(instance_id: int) -> Any:
     new files."""
     def add() -> tuple[Any, int]:
         uploads = posted_uploads("file", request.form.get("kind"))
-        ids = attachments.add(services().db, _actor(), instance_id, uploads, request.form.get("task_id") or None)
+        ids = attachments.add(services().db, api_actor(), instance_id, uploads, request.form.get("task_id") or None)
         with services().db.read() as session:
-            listed = attachments.visible_listing(session, _actor(), instance_id)
+            listed = attachments.visible_listing(session, api_actor(), instance_id)
         return [a for a in listed if a["id"] in ids], 201
 
-    return _once(add)
+    return once(add)
 
 
 @attachment_api.get("/instances/<int:instance_id>/attachments")
 @token_required
 def api_list(instance_id: int) -> Any:
     with services().db.read() as session:
-        return jsonify(attachments.visible_listing(session, _actor(), instance_id))
+        return jsonify(attachments.visible_listing(session, api_actor(), instance_id))
 
 
 @attachment_api.get("/attachments/<int:attachment_id>")
 @token_required
 def api_download(attachment_id: int) -> Any:
-    return _download(attachment_id, _actor())
+    return _download(attachment_id, api_actor())

@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 
 from service import bulk_claims, common_comments, policy, queries, receipts, transfers
 from service.errors import GovFlowError, Invalid, NotFound
-from service.web.api import _actor, _body, _once, token_required
+from service.web.api_support import api_actor, json_body, once, token_required
 from service.web.context import csrf, services
 from service.web.form_tokens import submit_once
 from service.web.guards import current_actor
@@ -133,42 +133,42 @@ def transfer_page(task_id: str) -> Any:
 @token_required
 def api_comments() -> Any:
     with services().db.read() as session:
-        return jsonify(common_comments.list_for(session, _actor().username))
+        return jsonify(common_comments.list_for(session, api_actor().username))
 
 
 @collaboration_api.post("/me/comments")
 @token_required
 def api_comments_add() -> Any:
-    body = _body()
-    item, new = common_comments.add(services().db, _actor().username, body.get("text"))
+    body = json_body()
+    item, new = common_comments.add(services().db, api_actor().username, body.get("text"))
     return jsonify(item), 201 if new else 200
 
 
 @collaboration_api.delete("/me/comments/<int:comment_id>")
 @token_required
 def api_comments_delete(comment_id: int) -> Any:
-    common_comments.delete(services().db, _actor().username, comment_id)
+    common_comments.delete(services().db, api_actor().username, comment_id)
     return jsonify({"deleted": comment_id})
 
 
 @collaboration_api.delete("/me/comments")
 @token_required
 def api_comments_delete_body() -> Any:
-    comment_id = _body().get("id")
-    common_comments.delete(services().db, _actor().username, comment_id)
+    comment_id = json_body().get("id")
+    common_comments.delete(services().db, api_actor().username, comment_id)
     return jsonify({"deleted": comment_id})
 
 
 @collaboration_api.post("/tasks/claim")
 @token_required
 def api_bulk_claim() -> Any:
-    ids = bulk_claims.task_ids(_body().get("task_ids"))
-    return jsonify(bulk_claims.claim_many(services().runtime, ids, _actor()))
+    ids = bulk_claims.task_ids(json_body().get("task_ids"))
+    return jsonify(bulk_claims.claim_many(services().runtime, ids, api_actor()))
 
 
 @collaboration_api.post("/tasks/<task_id>/transfer")
 @token_required
 def api_transfer(task_id: str) -> Any:
-    body = _body()
-    return _once(lambda: (transfers.transfer(services().db, task_id, body.get("to"), body.get("note"), _actor()),
+    body = json_body()
+    return once(lambda: (transfers.transfer(services().db, task_id, body.get("to"), body.get("note"), api_actor()),
                           200))

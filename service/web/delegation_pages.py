@@ -12,7 +12,7 @@ from sqlalchemy import select
 from service import clock, delegations
 from service.errors import GovFlowError, Invalid
 from service.store.models import User
-from service.web.api import _actor, _body, token_required
+from service.web.api_support import api_actor, json_body, token_required
 from service.web.context import csrf, services
 from service.web.form_tokens import submit_once
 from service.web.guards import current_actor, group_names
@@ -87,16 +87,16 @@ def delegation_revoke(delegation_id: int) -> Any:
 @token_required
 def list_delegations() -> Any:
     with services().db.read() as session:
-        return jsonify(delegations.for_user(session, _actor()))
+        return jsonify(delegations.for_user(session, api_actor()))
 
 
 @delegation_api.post("/me/delegations")
 @token_required
 def post_delegation() -> Any:
-    return jsonify(delegations.create(services().db, _actor(), _body())), 201
+    return jsonify(delegations.create(services().db, api_actor(), json_body())), 201
 
 
 @delegation_api.delete("/me/delegations/<int:delegation_id>")
 @token_required
 def delete_delegation(delegation_id: int) -> Any:
-    return jsonify(delegations.revoke(services().db, _actor(), delegation_id))
+    return jsonify(delegations.revoke(services().db, api_actor(), delegation_id))

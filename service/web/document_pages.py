@@ -25,7 +25,7 @@ from service.actors import Actor
 from service.documents import CaseFacts, Document
 from service.errors import Unavailable
 from service.store.models import Instance
-from service.web.api import _actor, token_required
+from service.web.api_support import api_actor, token_required
 from service.web.context import csrf, services
 from service.web.guards import current_actor, group_names, user_names
 
@@ -169,7 +169,7 @@ def case_documents(case: dict[str, Any]) -> list[dict[str, Any]]:
 @document_api.get("/instances/<int:instance_id>/documents")
 @token_required
 def api_documents(instance_id: int) -> Any:
-    facts, _masked = _facts(_actor(), instance_id)
+    facts, _masked = _facts(api_actor(), instance_id)
     with services().db.read() as session:
         numbers = documents.issued(session, instance_id)
     return jsonify(_listing(facts, numbers, only_offered=False))
@@ -178,4 +178,4 @@ def api_documents(instance_id: int) -> Any:
 @document_api.get("/instances/<int:instance_id>/documents/<doc_key>.pdf")
 @token_required
 def api_document_pdf(instance_id: int, doc_key: str) -> Any:
-    return _pdf_response(_actor(), instance_id, doc_key)
+    return _pdf_response(api_actor(), instance_id, doc_key)

@@ -12,7 +12,7 @@ from flask_login import login_required
 
 from service import policy, task_notices
 from service.errors import Invalid
-from service.web.api import _actor, _body, token_required
+from service.web.api_support import api_actor, json_body, token_required
 from service.web.context import csrf, services
 from service.web.guards import current_actor
 
@@ -57,7 +57,7 @@ def notifications_save() -> Any:
 @preference_api.get("/me/notifications")
 @token_required
 def api_get() -> Any:
-    actor = _actor()
+    actor = api_actor()
     policy.require_own_choices(actor, actor.username)
     with services().db.read() as session:
         return jsonify(task_notices.choices(session, actor))
@@ -66,9 +66,9 @@ def api_get() -> Any:
 @preference_api.put("/me/notifications")
 @token_required
 def api_put() -> Any:
-    actor = _actor()
+    actor = api_actor()
     policy.require_own_choices(actor, actor.username)
-    body = _body()
+    body = json_body()
     with services().db.write() as session:
         return jsonify(task_notices.choose(session, actor, body))
 

@@ -16,7 +16,7 @@ from service.actors import Actor
 from service.errors import Forbidden, Invalid
 from service.ledgers import Ledger, Period
 from service.procedure import Procedure
-from service.web.api import _actor, token_required
+from service.web.api_support import api_actor, token_required
 from service.web.context import csrf, services
 
 reports_api = Blueprint("reports_api", __name__, url_prefix="/api/v1")
@@ -59,7 +59,7 @@ def _xlsx(ledger: Ledger, period: Period, rows: list[dict[str, Any]]) -> Respons
 @reports_api.get("/reports/<ledger_key>")
 @token_required
 def report(ledger_key: str) -> Any:
-    declared, ledger = _ledger_for(_actor(), ledger_key)
+    declared, ledger = _ledger_for(api_actor(), ledger_key)
     period = ledgers.parse_period(request.args, ledger.periods)
     wanted = _format()
     rows = _rows(declared, ledger, period)

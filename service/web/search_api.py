@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from service import clock, queries, saved_filters, search, search_export
 from service.errors import BadRequest
-from service.web.api import _actor, _body, _int_arg, token_required
+from service.web.api_support import api_actor, int_arg, json_body, token_required
 from service.web.context import services
 from service.web.layout import STATUS_LABELS
 
@@ -29,15 +29,15 @@ def run_search() -> Any:
     with services().db.read() as session:
         if fmt == "xlsx":
             made_at = clock.now()
-            body = search_export.workbook(session, _actor(), criteria, STATUS_LABELS, made_at)
+            body = search_export.workbook(session, api_actor(), criteria, STATUS_LABELS, made_at)
             return Response(body, mimetype=search_export.ledger_excel.XLSX_MIME,
                             headers={"Content-Disposition": search_export.content_disposition(made_at)})
-        limit = min(_int_arg("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT, search.MAX_LIMIT)
-        offset = _int_arg("offset", 0) or 0
-        rows = search.find(session, _actor(), criteria, limit=limit + 1, offset=offset)
+        limit = min(int_arg("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT, search.MAX_LIMIT)
+        offset = int_arg("offset", 0) or 0
+        rows = search.find(session, api_actor(), criteria, limit=limit + 1, offset=offset)
         return jsonify({
             "rows": queries.instance_rows(session, rows[:limit]),
-            "total": search.count(session, _actor(), criteria),
+            "total": search.count(session, api_actor(), criteria),
             "limit": limit, "offset": offset,
             "next_offset": offset + limit if len(rows) > limit else None,
         })
@@ -48,7 +48,7 @@ def run_search() -> Any:
 def search_fields() -> Any:
     """What this user may search by beyond the common criteria, and the sortable columns."""
     with services().db.read() as session:
-        offered = search.offered_personal(session, _actor())
+        offered = search.offered_personal(session, api_actor())
     return jsonify({"personal": [{"key": k, "label": v} for k, v in offered.items()],
                     "sorts": [{"key": k, "label": v} for k, v in search.SORT_LABELS.items()]})
 
@@ -57,24 +57,24 @@ def search_fields() -> Any:
 @token_required
 def list_filters() -> Any:
     with services().db.read() as session:
-        return jsonify(saved_filters.for_user(session, _actor()))
+        return jsonify(saved_filters.for_user(session, api_actor()))
 
 
 @search_api.post("/search/filters")
 @token_required
 def save_filter() -> Any:
-    body = _body()
-    return jsonify(saved_filters.save(services().db, _actor(), body.get("name"), body.get("query", ""))), 201
+    body = json_body()
+    return jsonify(saved_filters.save(services().db, api_actor(), body.get("name"), body.get("query", ""))), 201
 
 
 @search_api.get("/search/filters/<int:filter_id>")
 @token_required
 def get_filter(filter_id: int) -> Any:
     with services().db.read() as session:
-        return jsonify(saved_filters.as_json(saved_filters.get(session, _actor(), filter_id)))
+        return jsonify(saved_filters.as_json(saved_filters.get(session, api_actor(), filter_id)))
 
 
 @search_api.delete("/search/filters/<int:filter_id>")
 @token_required
 def delete_filter(filter_id: int) -> Any:
-    return jsonify({"deleted": saved_filters.delete(services().db, _actor(), filter_id)})
+    return jsonify({"deleted": saved_filters.delete(services().db, api_actor(), filter_id)})

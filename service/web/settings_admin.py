@@ -22,7 +22,7 @@ from sqlalchemy import select
 from service import config_store
 from service.errors import Forbidden, Invalid
 from service.store.models import User
-from service.web.api import _actor, _body, token_required
+from service.web.api_support import api_actor, json_body, token_required
 from service.web.context import services
 
 settings_admin = Blueprint("settings_admin", __name__, url_prefix="/admin/settings")
@@ -117,7 +117,7 @@ def save() -> Any:
 
 
 def _require_admin() -> None:
-    if not _actor().is_admin:
+    if not api_actor().is_admin:
         raise Forbidden(REFUSAL)
 
 
@@ -133,9 +133,9 @@ def api_list() -> Any:
 def api_put(key: str) -> Any:
     _require_admin()
     config_store.declared(key)  # an unknown key is a 404 whatever the body
-    body = _body()
+    body = json_body()
     if "value" not in body:
         raise Invalid("设置值不正确", [{"field": key, "message": "请求体缺少 value"}])
     with services().db.write() as session:
-        result = config_store.change(session, key, body["value"], _actor().username)
+        result = config_store.change(session, key, body["value"], api_actor().username)
     return jsonify(result)
