@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql import Select
 
 from service import procedure
@@ -270,6 +270,23 @@ def personal_visible(actor: Actor) -> ColumnElement[bool]:
                 Instance.handling_group.in_(groups),
                 exists().where(InstanceGroup.instance_id == Instance.id, InstanceGroup.group_key.in_(groups)))))
     return or_(*terms)
+
+
+def sees_some_personal(session: Session, actor: Actor, declared: Procedure) -> bool:
+    """Whether this user sees the personal data of at least one case of the procedure in clear
+    (its readers always; a handling unit once a case is, or was, its own). Two index probes
+    (handling_group, instance_groups) rather than `personal_visible` over every case: a unit with
+    no case of it would otherwise scan them all."""
+    personal = declared.personal
+    if personal is None or actor.groups & personal.readers:
+        return True
+    if not personal.handling_unit or not actor.groups:
+        return False
+    groups = sorted(actor.groups)
+    current = select(Instance.id).where(Instance.handling_group.in_(groups), Instance.process_key == declared.key)
+    earlier = (select(InstanceGroup.instance_id).join(Instance, Instance.id == InstanceGroup.instance_id)
+               .where(InstanceGroup.group_key.in_(groups), Instance.process_key == declared.key))
+    return any(session.scalar(q.limit(1)) is not None for q in (current, earlier))
 
 
 def present(data: dict[str, Any], actor: Actor, inst: Instance) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""案件查询: the one case search behind the case list (/instances), the search page (/search),
+"""综合查询: the one case search behind the case list (/instances), the search page (/search),
 `GET /api/v1/instances` and `GET /api/v1/search`.
 
 Criteria: business key (exact or prefix; `q` contains, as the list always had), subject, handling
@@ -172,12 +172,7 @@ def offered_personal(session: Session, actor: Actor) -> dict[str, str]:
     for declared in procedure.registry():
         if not declared.search_keys or set(declared.search_keys) <= set(offered):
             continue
-        personal = declared.personal
-        sees = personal is None or bool(actor.groups & personal.readers)
-        if not sees and personal is not None and personal.handling_unit and actor.groups:
-            sees = session.scalar(select(Instance.id).where(
-                Instance.process_key == declared.key, policy.personal_visible(actor)).limit(1)) is not None
-        if sees:
+        if policy.sees_some_personal(session, actor, declared):
             for key, label in declared.search_keys.items():
                 offered.setdefault(key, label)
     return offered

@@ -64,5 +64,5 @@ def test_xfk_prints_the_assignment_sheet_from_the_case_page(tmp_path: Path, page
     for expected in ("临沧市人大常委会办公室", "临人大信〔2026〕1号", key, "法制工作委员会", "信访事项交办单"):
         assert expected in printed, (expected, printed[:400])
     # nothing of the site around the sheet: no navigation bar, no user box, no toolbar
-    for absent in ("我的待办", "案件查询", "退出", "下载PDF", "返回案件", "GovFlow"):
+    for absent in ("我的待办", "案件列表", "退出", "下载PDF", "返回案件", "GovFlow"):
         assert absent not in printed, (absent, printed[:400])

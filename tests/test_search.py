@@ -1,4 +1,4 @@
-"""案件查询 (/search, GET /api/v1/search): each criterion finds what it says and nothing else, a
+"""综合查询 (/search, GET /api/v1/search): each criterion finds what it says and nothing else, a
 search by personal data finds only cases whose personal data the user may see (and is refused
 to who sees none), sorting, saved filters per user, the Excel export with masked personal data,
 and the stored search keys hold no personal value."""
@@ -331,7 +331,7 @@ def test_the_page_offers_personal_fields_only_to_who_may_see_them(page_app: Any)
     body = text(xfk.get(f"/search?petitioner_id_number={ID_A}"))
     assert 'name="petitioner_id_number"' in body and 'id="results"' in body and "共 1 件" in body
     assert api.instance("xfk1", iid)["business_key"] in body and "table-cards" in body
-    assert '>查询</a>' in body  # the navigation's entry
+    assert '>综合查询</a>' in body  # the navigation's entry
     web = login(page_app, "web1")
     assert 'name="petitioner_id_number"' not in text(web.get("/search"))
     refused = web.get(f"/search?petitioner_id_number={ID_A}")
@@ -404,7 +404,7 @@ def test_the_search_page_fits_a_phone_and_sorts_by_a_tap(chromium_path: str, tmp
         page.fill("#password", "govflow-demo")
         page.tap("button[type=submit]")
         page.tap("nav a[href='/search']")
-        expect(page.locator("h1")).to_have_text("查询")
+        expect(page.locator("h1")).to_have_text("综合查询")
         page.fill("#p_petitioner_id_number", ID_A)
         page.tap("#search-form button[type=submit]")
         expect(page.locator("#results tbody tr")).to_have_count(2)

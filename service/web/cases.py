@@ -1,4 +1,4 @@
-"""案件查询: the case list with its filters, a case's page (data, history, open tasks, diagram,
+"""案件列表: the case list with its filters, a case's page (data, history, open tasks, diagram,
 the messages the user may register and the 督办 panel), and registering a message."""
 
 from __future__ import annotations
