@@ -17,7 +17,8 @@ WARN_DAYS_KEY = "tasks.warn_days"
 OVERDUE, SOON = "overdue", "soon"
 
 
-def _when(value: Any) -> datetime | None:
+def to_datetime(value: Any) -> datetime | None:
+    """A stored or posted moment as a datetime; empty or unreadable is None (no mark)."""
     if value in (None, ""):
         return None
     try:
@@ -31,11 +32,11 @@ def due_state(value: Any, status: str = "running", completed_at: Any = None) -> 
     'open') is overdue once the deadline passed and soon when the deadline's day is at most
     `tasks.warn_days` days after today (Beijing dates). Something finished is 'overdue' only if
     it was finished after its deadline (`completed_at`; the lists say 超期办结), else ''."""
-    due = _when(value)
+    due = to_datetime(value)
     if due is None:
         return ""
     if status not in ("running", "open"):
-        done = _when(completed_at)
+        done = to_datetime(completed_at)
         return OVERDUE if done is not None and done > due else ""
     now = clock.now()
     if due < now:

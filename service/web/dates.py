@@ -4,22 +4,11 @@ function of service/due_marks.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from service import clock
-from service.due_marks import due_state
+from service.due_marks import due_state, to_datetime
 
 __all__ = ["due_state", "fmt_dt", "to_datetime"]
-
-
-def to_datetime(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return clock.parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def fmt_dt(value: Any) -> str:
