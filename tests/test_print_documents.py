@@ -284,6 +284,16 @@ def test_the_case_page_lists_the_papers_it_has_reached(sqlite_api: ApiClient) ->
     assert re.findall(r'<li data-doc="(\w+)">', html) == ["registration"]
 
 
+def test_the_timeline_shows_an_issue_as_印发_not_as_an_opinion(sqlite_api: ApiClient) -> None:
+    api = sqlite_api
+    iid = routed(api, via_leadership=False)
+    client = pages(api, "xfk1")
+    assert client.get(f"/instances/{iid}/documents/assignment").status_code == 200
+    html = text(client.get(f"/instances/{iid}"))
+    assert '<div class="tl-comment">印发 交办单 临人大信〔2026〕1号</div>' in html
+    assert "意见：印发" not in html
+
+
 def test_templates_of_a_procedure_live_outside_service() -> None:
     from service import procedure
 
