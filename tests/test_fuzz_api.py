@@ -24,6 +24,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from service import procedure
+from service.store.collaboration_models import TaskReceipt
 from service.store.models import History, HumanTask, Instance, Notice, Sequence, TaskCandidate, Timer
 
 EXAMPLES = 150
@@ -175,6 +177,7 @@ class Counts:
     timers: int
     candidates: int
     notices: int
+    receipts: int  # 签收回执: a receipt step's first claim writes one (and its history row)
 
 
 class Fuzz:
@@ -195,7 +198,17 @@ class Fuzz:
                 timers=count(select(func.count(Timer.id))),
                 candidates=count(select(func.count()).select_from(TaskCandidate)),
                 notices=count(select(func.count(Notice.id))),
+                receipts=count(select(func.count(TaskReceipt.id))),
             )
+
+    def receipt_due(self, task: HumanTask) -> int:
+        """1 when claiming `task` is its unit's first claim of a step its procedure asks a receipt
+        for (service/receipts.py), else 0."""
+        declared = procedure.get(task.process_key)
+        if declared is None or task.bpmn_id not in declared.receipts:
+            return 0
+        with self.db.read() as s:
+            return 0 if s.scalar(select(TaskReceipt.id).where(TaskReceipt.task_id == task.id)) else 1
 
     def headers(self, user: str | None) -> dict[str, str]:
         return self.api.headers(user) if user else {}
@@ -374,6 +387,7 @@ def test_unknown_and_random_task_ids_answer_4xx_and_write_nothing(fuzz: Fuzz) ->
         user = data.draw(st.sampled_from([*USERS, None]), label="user")
         body = data.draw(st.one_of(st.just({"data": {}}), json_values), label="body")
         assigned_before = real.assignee
+        receipt_due = fuzz.receipt_due(real)
         before = fuzz.counts()
         r = fuzz.post(user, f"/api/v1/tasks/{quote(task_id, safe='')}/{action}", body=body)
         answer = check_answer(r)
@@ -388,7 +402,7 @@ def test_unknown_and_random_task_ids_answer_4xx_and_write_nothing(fuzz: Fuzz) ->
                                    open_tasks=len(inst["open_tasks"]) - 1)
                 free: tuple[str, ...] = ("timers", "candidates", "notices")
             elif action == "claim":
-                expected, free = {"history": 1}, ()
+                expected, free = {"history": 1 + receipt_due, "receipts": receipt_due}, ()
             else:
                 expected, free = {"history": 1 if assigned_before else 0}, ()
             expect_delta(before, after, expected, free=free)
@@ -422,6 +436,7 @@ def test_raw_garbage_wrong_content_types_and_invalid_utf8_answer_4xx_and_write_n
         real = fuzz.open_task()
         path = endpoint.format(real=real.id, unknown=uuid.uuid4(), iid=real.instance_id)
         assigned_before = real.assignee
+        receipt_due = fuzz.receipt_due(real)
         before = fuzz.counts()
         r = fuzz.post(user, path, raw=raw, content_type=content_type)
         answer = check_answer(r)
@@ -438,7 +453,7 @@ def test_raw_garbage_wrong_content_types_and_invalid_utf8_answer_4xx_and_write_n
                                    open_tasks=len(answer["instance"]["open_tasks"]) - 1)
                 free = ("timers", "candidates", "notices")
             elif kind == "claim":
-                expected, free = {"history": 1}, ()
+                expected, free = {"history": 1 + receipt_due, "receipts": receipt_due}, ()
             elif kind == "unclaim":
                 expected, free = {"history": 1 if assigned_before else 0}, ()
             elif kind in ("token", "read"):  # a token row, read receipts: none of the counted tables
