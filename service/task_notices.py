@@ -126,7 +126,7 @@ def write(sql: FastSql, tx: Session | RawTx, instance_id: int, items: list[dict[
 
 
 def queue_deliveries(sql: FastSql, tx: Session | RawTx, notice_id: int) -> None:
-    """Opted-in deliveries of one notice written elsewhere (改派)."""
+    """Opted-in deliveries of one notice written elsewhere (改派, 转办: a task new to its holder)."""
     sql.run(tx, NOTICE_DELIVERIES, {"notice_id": notice_id})
 
 

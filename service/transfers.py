@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import clock, policy, receipts
+from service import clock, policy, receipts, task_notices
 from service.actors import Actor
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.store.db import Database
@@ -90,9 +90,12 @@ def transfer(db: Database, task_id: str, to: Any, note: Any, actor: Actor) -> di
                             task_bpmn_id=task.bpmn_id, task_name=task.name, task_id=task.id, comment=text))
         inst = session.get(Instance, task.instance_id)
         key = inst.business_key if inst else task.business_key
-        session.add(Notice(kind=NOTICE_KIND, instance_id=task.instance_id, task_id=task.id,
-                           recipient_user=target.username, created_at=now, created_by=actor.username,
-                           text=f"【转办】{actor.name or actor.username} 将 {key}「{task.name}」转给您办理"
-                                + (f"：{note}" if note else "")))
+        notice = Notice(kind=NOTICE_KIND, instance_id=task.instance_id, task_id=task.id,
+                        recipient_user=target.username, created_at=now, created_by=actor.username,
+                        text=f"【转办】{actor.name or actor.username} 将 {key}「{task.name}」转给您办理"
+                             + (f"：{note}" if note else ""))
+        session.add(notice)
+        session.flush()  # its id, for the SMS/e-mail of a new holder who chose them (as 新待办, 改派)
+        task_notices.queue_deliveries(db.sql, session, notice.id)
         return {"id": task.id, "assignee": target.username, "assignee_name": target.name, "from": before,
                 "note": note or None}

@@ -33,7 +33,7 @@ def deliveries(api: ApiClient) -> list[tuple[str, str, str]]:
     with api.app.extensions["govflow"].db.read() as session:
         return [(d.channel, d.address, n.text) for d, n in session.execute(
             select(Delivery, Notice).join(Notice, Notice.id == Delivery.notice_id)
-            .where(Notice.kind.in_(["task_assigned", "reassign"])).order_by(Delivery.id))]
+            .where(Notice.kind.in_(["task_assigned", "reassign", "transfer"])).order_by(Delivery.id))]
 
 
 def test_registration_tells_xfk_of_its_classify_task_with_key_name_and_deadline(api: ApiClient) -> None:
@@ -101,6 +101,23 @@ def test_reassigning_a_task_texts_the_new_unit_member_who_chose_it(api: ApiClien
     task = api.task("fgw1", iid, "handle")
     assert api.post("msz", f"/api/v1/tasks/{task['id']}/reassign", json={"group": "dept_cjw"}).status_code == 200
     assert [(c, a) for c, a, _t in deliveries(api)] == [("sms", "13900000009")]
+
+
+def test_a_task_transferred_to_a_colleague_texts_them_if_they_chose_it(api: ApiClient) -> None:
+    """转办 makes the task new to its holder: the same choice as for 新待办 and 改派 applies."""
+    set_contact(api, "xfk2", phone="13900000002", email="xfk2@example.gov.cn")
+    assert api.client.put("/api/v1/me/notifications", json={"email": True},
+                          headers=api.headers("xfk2")).status_code == 200
+    iid = start(api, received_at=SUITE_START)
+    key = api.instance("xfk1", iid)["business_key"]
+    first = deliveries(api)  # xfk2's e-mail of the 新待办 of 归纳分类 (信访科's task)
+    assert [(c, a) for c, a, _t in first] == [("email", "xfk2@example.gov.cn")]
+    task = api.task("xfk1", iid, "classify")
+    r = api.post("xfk1", f"/api/v1/tasks/{task['id']}/transfer", json={"to": "xfk2", "note": "请您分类"})
+    assert r.status_code == 200, r.get_json()
+    added = deliveries(api)[len(first):]
+    assert [(c, a) for c, a, _t in added] == [("email", "xfk2@example.gov.cn")]
+    assert added[0][2].startswith("【转办】") and key in added[0][2]
 
 
 def test_a_channel_without_an_address_is_refused_and_nothing_changes(api: ApiClient) -> None:
