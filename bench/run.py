@@ -18,6 +18,8 @@ from bench.databases import PostgresDatabases
 from bench.http_phase import bench_http
 from bench.inbox import bench_inbox
 from bench.measure import _progress, _round
+from bench.round_phase import DEPARTMENTS as ROUND_DEPARTMENTS
+from bench.round_phase import bench_rounds
 from bench.service_phase import bench_service
 from bench.workload import RawReference, bench_raw, petition_steps
 
@@ -47,6 +49,8 @@ QUICK_PHASE_SECONDS = 6.0
 FULL_TIMERS_PER_WORKER = 400
 QUICK_TIMERS_PER_WORKER = 200
 INBOX_ROWS = 100_000
+# Screening rounds (50 departments each) per measured phase, at most (the time budget stops it sooner).
+ROUND_COUNT = 40
 
 
 @contextmanager
@@ -155,6 +159,8 @@ def _run_bench(opts: argparse.Namespace) -> dict[str, Any]:
                                           f"{workers} worker processes ÷ {workers}; lateness = "
                                           "fired_at − due_at of the timers table")
 
+        out.update(_round_figures(workdir, pg if pg_wanted else None, budget, errors, min(ROUND_COUNT, max(2, count))))
+
         inbox = bench_inbox(f"sqlite:///{workdir / 'inbox.db'}", inbox_rows, inbox_calls, "SQLite",
                             inbox_state == "full", 1.5 * budget)
         out["inbox_rows"] = inbox_rows
@@ -200,6 +206,30 @@ def _run_bench(opts: argparse.Namespace) -> dict[str, Any]:
     out["load_average_at_end"] = list(os.getloadavg())
     out["seconds"] = time.perf_counter() - began
     return _rounded(out)
+
+
+def _round_figures(workdir: Path, pg: PostgresDatabases | None, budget: float,
+                   errors: dict[str, str], rounds: int) -> dict[str, Any]:
+    """The screening round's figures (bench/round_phase.py): rounds of 50 departments per second
+    on SQLite and PostgreSQL, each beside the raw engine on the same round, and the state size."""
+    out: dict[str, Any] = {"round_departments": ROUND_DEPARTMENTS, "round_postgresql_per_s": None}
+    _progress("screening rounds on SQLite")
+    sqlite_rounds = bench_rounds(f"sqlite:///{workdir / 'rounds.db'}", rounds, "rounds on SQLite", budget)
+    out["round_sqlite_per_s"] = sqlite_rounds["per_s"]
+    out["round_raw_engine_per_s"] = sqlite_rounds["raw_per_s"]
+    ratios = {"round_sqlite/raw": sqlite_rounds["ratio"]}
+    out["round_state_bytes"] = {"first_round": sqlite_rounds["state_bytes_first"],
+                                "last_round": sqlite_rounds["state_bytes_last"],
+                                "rounds": sqlite_rounds["rounds"]}
+    if pg is not None:
+        try:
+            pg_rounds = bench_rounds(pg.create("rounds"), rounds, "rounds on PostgreSQL", budget)
+            out["round_postgresql_per_s"] = pg_rounds["per_s"]
+            ratios["round_postgresql/raw"] = pg_rounds["ratio"]
+        except Exception as exc:  # noqa: BLE001 - reported in the JSON, the other figures still count
+            errors["rounds_postgresql"] = f"{type(exc).__name__}: {exc}"
+    out["round_ratios"] = {**ratios, "basis": "each beside the raw engine driving the same round in memory"}
+    return out
 
 
 def _rounded(value: Any) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service import deadlines, links, notices, procedure, search_keys
+from service import deadlines, links, notices, procedure, script_context, search_keys
 from service.config import Settings
 from service.deploy import check_diagram, deploy
 from service.engine import install_helpers
@@ -30,7 +30,8 @@ def install_procedures(procedures: Any = None, organisation: Any = None) -> proc
         organisation = organisation or workflows.ORGANISATION
     registry = procedure.Registry(procedures, organisation)
     procedure.install(registry)
-    install_helpers({"notify": notices.notify, "days_overdue": deadlines.days_overdue,
+    install_helpers({"notify": notices.notify, "notify_open": notices.notify_open,
+                     "group_keys": script_context.group_keys, "days_overdue": deadlines.days_overdue,
                      "start_linked": links.start_linked, "procedure_exists": links.procedure_exists,
                      **registry.helper_namespaces(deadlines.bound_helpers)})
     return registry

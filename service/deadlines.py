@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import clock, config_store
-from service.procedure import Procedure
+from service.procedure import Procedure, SettingSpec
 
 # Rung → (setting, sign): the reminder comes *before* the deadline T, the others after it;
 # settings hold positive day counts either way.
@@ -18,6 +18,19 @@ RUNGS: dict[str, tuple[str, int]] = {
     "report": ("ladder.report_days", 1),
     "proposal": ("ladder.proposal_days", 1),
 }
+
+
+def ladder_settings(reminder_days_before: int = 10, urge_days: int = 0, report_days: int = 7,
+                    proposal_days: int = 15) -> tuple[SettingSpec, ...]:
+    """The ladder's four offsets as settings of a procedure with `ladder=True` (the keys RUNGS
+    reads): one mechanism for every procedure, only the defaults differ."""
+    return (
+        SettingSpec("ladder.reminder_days_before", reminder_days_before, "督办：办理期限前多少天发提醒",
+                    minimum=1, maximum=60),
+        SettingSpec("ladder.urge_days", urge_days, "督办：期满后多少天发催办通知（0 = 期满当时）", minimum=0, maximum=60),
+        SettingSpec("ladder.report_days", report_days, "督办：期满后多少天要求办案单位书面汇报", minimum=1, maximum=90),
+        SettingSpec("ladder.proposal_days", proposal_days, "督办：期满后多少天建议组成联合调查组", minimum=1, maximum=120),
+    )
 
 
 def ladder_at(procedure: Procedure, due_at: str, rung: str) -> str:

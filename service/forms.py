@@ -150,6 +150,8 @@ def _message(error: ValidationError) -> str:
         "format": "日期时间格式不正确" if value in ("date", "date-time") else "格式不正确",
         "type": f"类型不正确（应为{_TYPE_NAMES.get(str(value), value)}）",
         "additionalProperties": "包含表单中没有的字段",
+        "minItems": f"至少填写 {value} 条",
+        "maxItems": f"最多填写 {value} 条",
     }
     return messages.get(str(kind), error.message)
 
@@ -171,14 +173,23 @@ def _field(error: ValidationError) -> str:
         return f"{base}.{named}" if base else named
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return extra[0] if extra else ""
+        base = ".".join(str(p) for p in error.absolute_path)
+        named = extra[0] if extra else ""
+        return f"{base}.{named}" if base and named else (named or base)
     return ".".join(str(p) for p in error.absolute_path)
+
+
+def _row_index(path: str) -> int:
+    """The row of an error inside an array (`disputes.2.parties` → 2), so rows read in order."""
+    parts = path.split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
 
 
 # Which error of a field is shown when it has several (lower first): a missing or mistyped
 # value before its format, its format before lengths and ranges.
 _KEYWORD_RANK = {"required": 0, "type": 1, "enum": 2, "const": 2, "format": 3, "x-past": 4, "minLength": 5,
-                 "maxLength": 5, "pattern": 6, "minimum": 7, "maximum": 7, "additionalProperties": 8}
+                 "maxLength": 5, "pattern": 6, "minimum": 7, "maximum": 7, "minItems": 7, "maxItems": 7,
+                 "additionalProperties": 8}
 
 FieldErrors = list[dict[str, str]]
 
@@ -208,7 +219,7 @@ class Form:
         for _rank, _i, error in ranked:
             found.setdefault(_field(error), _message(error))
         order = {name: i for i, name in enumerate(self.schema.get("properties", {}))}
-        fields = sorted(found, key=lambda f: order.get(f.split(".")[0], len(order)))
+        fields = sorted(found, key=lambda f: (order.get(f.split(".")[0], len(order)), _row_index(f)))
         return [{"field": f, "message": found[f]} for f in fields]
 
     def normalise(self, data: dict[str, Any]) -> None:
@@ -267,35 +278,86 @@ def _safe_key(key: str) -> bool:
     return bool(key) and all(c.isalnum() or c in "_-" for c in key)
 
 
+ROW_FIELD = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)-(?P<index>[0-9]{1,4})-(?P<sub>[A-Za-z_][A-Za-z0-9_]*)$")
+_TRUE = ("1", "true", "on", "yes")
+
+
+def is_rows(prop: Any) -> bool:
+    """An `array` of `object` items: filled in as rows (`<name>-<i>-<sub>` fields)."""
+    return isinstance(prop, dict) and prop.get("type") == "array" and isinstance(prop.get("items"), dict) \
+        and prop["items"].get("type") == "object"
+
+
+def is_row_field(name: str, key: str) -> bool:
+    """Whether a posted field is a cell of `name`'s rows (`name-<i>-<sub>`)."""
+    match = ROW_FIELD.match(key)
+    return bool(match) and match["name"] == name
+
+
+def posted_rows(name: str, items: dict[str, Any], raw: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """The rows of `name` as posted, in index order, gaps closed and all-empty rows dropped (an
+    unticked checkbox or a blank select is empty): the same order as `coerce`'s list, so that an
+    error at `<name>.<i>.<sub>` names the i-th row shown again. Values stay raw strings."""
+    props = items.get("properties", {})
+    found: dict[int, dict[str, list[str]]] = {}
+    for key, value in raw.items():
+        match = ROW_FIELD.match(key)
+        if not match or match["name"] != name or match["sub"] not in props:
+            continue
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        found.setdefault(int(match["index"]), {})[match["sub"]] = values
+    rows = []
+    for _index, row in sorted(found.items()):
+        if any(v.strip() and (props[sub].get("type") != "boolean" or v in _TRUE)
+               for sub, values in row.items() for v in values):
+            rows.append(row)
+    return rows
+
+
+def _scalar(prop: dict[str, Any], name: str, raw: dict[str, list[str]], out: dict[str, Any]) -> None:
+    """One posted field into `out[name]` as its type says; empty fields are left out."""
+    kind = prop.get("type")
+    values = [v for v in raw.get(name, []) if v != ""]
+    if kind == "boolean":
+        if name in raw:
+            out[name] = any(v in _TRUE for v in raw[name])
+        return
+    if not values:
+        return
+    value = values[0].strip() if isinstance(values[0], str) else values[0]
+    if kind == "array":
+        out[name] = values
+    elif kind == "integer":
+        try:
+            out[name] = int(value)
+        except ValueError:
+            out[name] = value
+    elif kind == "number":
+        try:
+            out[name] = float(value)
+        except ValueError:
+            out[name] = value
+    elif prop.get("format") == "date-time" and isinstance(value, str) and len(value) == 16:
+        out[name] = value + ":00+08:00"  # <input type=datetime-local> gives YYYY-MM-DDTHH:MM
+    elif prop.get("format") == "cn-id-number" and isinstance(value, str):
+        out[name] = normalise_id_number(value)
+    else:
+        out[name] = value
+
+
 def coerce(schema: dict[str, Any], raw: dict[str, list[str]]) -> dict[str, Any]:
-    """Turn HTML form fields (strings) into the schema's types; empty fields are left out."""
+    """Turn HTML form fields (strings) into the schema's types; empty fields are left out.
+
+    An array of objects comes as rows (`disputes-0-parties`, …): a list of objects in row
+    order, each sub-field coerced by its own type. The rows widget posts its field's name as a
+    marker, so a page whose rows are all empty (or all removed) gives `[]`; a post without the
+    marker or any row leaves the field out, like any other empty field."""
     out: dict[str, Any] = {}
     for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type")
-        values = [v for v in raw.get(name, []) if v != ""]
-        if kind == "boolean":
-            if name in raw:
-                out[name] = any(v in ("1", "true", "on", "yes") for v in raw[name])
+        if is_rows(prop):
+            rows = [coerce(prop["items"], row) for row in posted_rows(name, prop["items"], raw)]
+            if rows or name in raw or any(is_row_field(name, key) for key in raw):
+                out[name] = rows
             continue
-        if not values:
-            continue
-        value = values[0].strip() if isinstance(values[0], str) else values[0]
-        if kind == "array":
-            out[name] = values
-        elif kind == "integer":
-            try:
-                out[name] = int(value)
-            except ValueError:
-                out[name] = value
-        elif kind == "number":
-            try:
-                out[name] = float(value)
-            except ValueError:
-                out[name] = value
-        elif prop.get("format") == "date-time" and isinstance(value, str) and len(value) == 16:
-            out[name] = value + ":00+08:00"  # <input type=datetime-local> gives YYYY-MM-DDTHH:MM
-        elif prop.get("format") == "cn-id-number" and isinstance(value, str):
-            out[name] = normalise_id_number(value)
-        else:
-            out[name] = value
+        _scalar(prop, name, raw, out)
     return out

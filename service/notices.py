@@ -64,6 +64,38 @@ def notify(kind: str, recipients: Any, **fields: Any) -> None:
     outbox.append({"kind": kind, "recipients": unique, "fields": dict(fields)})
 
 
+# Marks a queued notice whose recipients are the groups of the case's open tasks of one step.
+OPEN_TASK = "open_task"
+
+
+def notify_open(kind: str, bpmn_id: str, **fields: Any) -> None:
+    """Script helper: queue a notice to every group that still has an open (ready) task `bpmn_id`
+    in this case, e.g. 催报 to each department whose report is missing. The recipients are only
+    known once the engine step ends (a department may report in this very step): the runtime
+    resolves them then (`resolve_open`), one notice per group, with `unit=<group>` added to its
+    fields so that the text can name the unit. No such task open: nothing is sent."""
+    outbox = current_outbox("notify_open")
+    if kind not in kinds():
+        raise ValueError(f"未知的通知类型 {kind}")
+    if not isinstance(bpmn_id, str) or not bpmn_id:
+        raise ValueError("notify_open() 需要任务标识")
+    outbox.append({"kind": kind, "recipients": [], "fields": dict(fields), OPEN_TASK: bpmn_id})
+
+
+def resolve_open(outbox: list[dict[str, Any]], open_groups: Any) -> None:
+    """Replace, in place, each item `notify_open` queued by one item per group of the open tasks
+    `open_groups(bpmn_id)` returns (sorted, each once)."""
+    resolved: list[dict[str, Any]] = []
+    for item in outbox:
+        bpmn_id = item.get(OPEN_TASK)
+        if bpmn_id is None:
+            resolved.append(item)
+            continue
+        for group in sorted(dict.fromkeys(str(g) for g in open_groups(bpmn_id) if g)):
+            resolved.append({"kind": item["kind"], "recipients": [group], "fields": {**item["fields"], "unit": group}})
+    outbox[:] = resolved
+
+
 @contextmanager
 def collecting() -> Iterator[Outbox]:
     items = Outbox()

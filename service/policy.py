@@ -331,6 +331,20 @@ def require_own_choices(actor: Actor, username: str) -> None:
         raise Forbidden("只能设置本人的通知方式")
 
 
+# ----- tables a procedure lets named groups keep (e.g. its important periods) ---------------------
+
+
+def may_manage(actor: Actor, managers: frozenset[str]) -> bool:
+    """The groups a procedure's declaration names as keepers of one of its tables, by their own
+    membership (never through a delegation), and the platform administrator."""
+    return actor.is_admin or bool(actor.groups & managers)
+
+
+def require_manage(actor: Actor, managers: frozenset[str], refusal: str) -> None:
+    if not may_manage(actor, managers):
+        raise Forbidden(refusal)
+
+
 # ----- 委托 (delegation while away) ---------------------------------------------------------------
 
 MAX_DELEGATION_DAYS = 92  # a delegation covers an absence (leave, training), at most about a quarter

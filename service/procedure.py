@@ -73,6 +73,10 @@ class PersonalData:
     maskers: Mapping[str, Masker]
     readers: frozenset[str]
     handling_unit: bool = True
+    # Maskers of keys holding lists or objects that carry personal data inside (a screening
+    # round's `reports`, each listing disputes and their parties): given the value, return a
+    # masked copy.
+    nested: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     def mask(self, data: dict[str, Any]) -> dict[str, Any]:
         masked = dict(data)
@@ -80,6 +84,9 @@ class PersonalData:
             value = masked.get(name)
             if isinstance(value, str):
                 masked[name] = masker(value)
+        for name, nested in self.nested.items():
+            if masked.get(name) is not None:
+                masked[name] = nested(masked[name])
         return masked
 
 

@@ -37,6 +37,7 @@ class Event:
     data: dict[str, Any]  # what this step submitted (start data, form data, message payload)
     case: dict[str, Any]  # the case's data so far: every step's data merged in order
     groups: tuple[str, ...] = ()  # the candidate groups of the task it completed (one per department…)
+    task_due_at: datetime | None = None  # that task's deadline (a report filed late, …)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class ReadModel:
     name: str  # unique across procedures, e.g. "articles"
     label: str  # Chinese, for logs and the rebuild command
     project: Callable[[Event], Iterable[Change]] = field(repr=False)
+    # Whether `project` reads `Event.case` (the case data up to the event): only then does a step
+    # read the case's whole history back. A round of 50 reports would otherwise re-read every
+    # earlier report at each one (quadratic in the departments).
+    uses_case: bool = True
 
 
 _UPSERT = (
@@ -70,7 +75,7 @@ _UPSERT = (
 )
 _REMOVE = "DELETE FROM read_rows WHERE model = :model AND row_key = :row_key"
 _CASE_HISTORY = "SELECT action, data_after FROM history WHERE instance_id = :id ORDER BY id"
-_TASK_GROUPS = "SELECT id, candidate_groups FROM human_tasks WHERE instance_id = :id"
+_TASK_GROUPS = "SELECT id, candidate_groups, due_at FROM human_tasks WHERE instance_id = :id"
 
 
 def models_of(process_key: str) -> tuple[ReadModel, ...]:
@@ -86,10 +91,12 @@ def _loaded(raw: str | None) -> dict[str, Any]:
 
 
 def events(instance_id: int, process: str, business_key: str, rows: Iterable[dict[str, Any]],
-           task_groups: dict[str, str] | None = None) -> list[Event]:
+           task_groups: dict[str, str] | None = None, task_due: dict[str, Any] | None = None) -> list[Event]:
     """History rows (dicts with the History columns, oldest first) as events, the case data
-    accumulated along the way; `task_groups`: task id → its candidate groups ("a,b")."""
+    accumulated along the way; `task_groups`: task id → its candidate groups ("a,b"); `task_due`:
+    task id → its deadline."""
     task_groups = task_groups or {}
+    task_due = task_due or {}
     case: dict[str, Any] = {}
     found = []
     for row in rows:
@@ -99,8 +106,13 @@ def events(instance_id: int, process: str, business_key: str, rows: Iterable[dic
         found.append(Event(instance_id, process, business_key, row["action"], row.get("task_bpmn_id") or
                            (row.get("task_name") if row["action"] == "message" else None), row.get("task_id"),
                            clock.parse_datetime(row["at"]), row.get("username"), data, dict(case),
-                           tuple(g for g in task_groups.get(row.get("task_id") or "", "").split(",") if g)))
+                           tuple(g for g in task_groups.get(row.get("task_id") or "", "").split(",") if g),
+                           _moment(task_due.get(row.get("task_id") or ""))))
     return found
+
+
+def _moment(value: Any) -> datetime | None:
+    return clock.parse_datetime(value) if value else None
 
 
 def _apply(sql: Any, tx: Any, model: ReadModel, instance_id: int, changes: Iterable[Change], now: datetime) -> None:
@@ -123,10 +135,20 @@ def write_step(sql: Any, tx: Any, case: Any, new_rows: list[dict[str, Any]], now
     models = models_of(case.process_key)
     if not models or not new_rows:
         return
-    stored = sql.rows(tx, _CASE_HISTORY, {"id": case.id})
-    earlier = [{"action": action, "data_after": raw, "at": now} for action, raw in stored[:len(stored) - len(new_rows)]]
-    groups = {str(r[0]): r[1] for r in sql.rows(tx, _TASK_GROUPS, {"id": case.id})}
-    found = events(case.id, case.process_key, case.business_key, [*earlier, *new_rows], groups)[len(earlier):]
+    earlier: list[dict[str, Any]] = []
+    if any(model.uses_case for model in models):
+        stored = sql.rows(tx, _CASE_HISTORY, {"id": case.id})
+        earlier = [{"action": action, "data_after": raw, "at": now}
+                   for action, raw in stored[:len(stored) - len(new_rows)]]
+    task_ids = sorted({str(r["task_id"]) for r in new_rows if r.get("task_id")})
+    if not task_ids:
+        tasks = []
+    else:
+        marks, params = sql.in_list("t", task_ids)
+        tasks = sql.rows(tx, f"{_TASK_GROUPS} AND id IN ({marks})", {**params, "id": case.id})
+    groups = {str(r[0]): r[1] for r in tasks}
+    due = {str(r[0]): r[2] for r in tasks}
+    found = events(case.id, case.process_key, case.business_key, [*earlier, *new_rows], groups, due)[len(earlier):]
     for model in models:
         for event in found:
             _apply(sql, tx, model, case.id, model.project(event), now)
@@ -135,21 +157,29 @@ def write_step(sql: Any, tx: Any, case: Any, new_rows: list[dict[str, Any]], now
 def rebuild(db: Any, name: str | None = None) -> dict[str, int]:
     """Drop and replay the rows of every read model (or the one named) from the history;
     returns how many rows each model holds afterwards. One transaction: all or nothing."""
-    wanted = [(p.key, m) for p in procedure.registry() for m in p.read_models if name in (None, m.name)]
+    # A model several procedures share (both screening rounds keep one board) is dropped once and
+    # replayed over the cases of all of them.
+    wanted: dict[str, tuple[ReadModel, list[str]]] = {}
+    for p in procedure.registry():
+        for m in p.read_models:
+            if name in (None, m.name):
+                wanted.setdefault(m.name, (m, []))[1].append(p.key)
     counts: dict[str, int] = {}
     now = clock.now()
     with db.write() as session:
-        for process_key, model in wanted:
+        for model, process_keys in wanted.values():
             session.execute(delete(ReadRow).where(ReadRow.model == model.name))
-            cases = session.scalars(select(Instance).where(Instance.process_key == process_key).order_by(Instance.id))
+            cases = session.scalars(select(Instance).where(Instance.process_key.in_(process_keys))
+                                    .order_by(Instance.id))
             for inst in cases:
                 rows = [{c: getattr(h, c) for c in ("action", "task_bpmn_id", "task_name", "task_id", "at",
                                                      "username", "data_after")}
                         for h in session.scalars(select(History).where(History.instance_id == inst.id)
                                                  .order_by(History.id))]
-                groups = {t.id: t.candidate_groups for t in
-                          session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id))}
-                for event in events(inst.id, inst.process_key, inst.business_key, rows, groups):
+                tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id)))
+                groups = {t.id: t.candidate_groups for t in tasks}
+                due = {t.id: t.due_at for t in tasks}
+                for event in events(inst.id, inst.process_key, inst.business_key, rows, groups, due):
                     _apply(db.sql, session, model, inst.id, model.project(event), now)
             session.flush()
             counts[model.name] = len(list(session.scalars(select(ReadRow.id).where(ReadRow.model == model.name))))

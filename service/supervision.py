@@ -17,7 +17,16 @@ from service.errors import Conflict, Invalid, NotFound
 from service.queries import stalled_since
 from service.runtime import NO_DUE_DATE
 from service.store.db import Database
-from service.store.models import Group, History, HumanTask, Instance, Supervision, TaskCandidate, User
+from service.store.models import (
+    Group,
+    History,
+    HumanTask,
+    Instance,
+    InstanceGroup,
+    Supervision,
+    TaskCandidate,
+    User,
+)
 
 
 def _require_scope(actor: Actor, inst: Instance) -> None:
@@ -46,24 +55,26 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
     rows = list(session.scalars(query))
     names = notices.group_names(session)
     open_tasks: dict[int, list[HumanTask]] = defaultdict(list)
+    handlers: dict[int, list[str]] = defaultdict(list)  # a case several groups handle: under each
     if rows:
-        for task in session.scalars(select(HumanTask).where(
-                HumanTask.instance_id.in_([r.id for r in rows]), HumanTask.state == "open")):
+        ids = [r.id for r in rows]
+        for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(ids), HumanTask.state == "open")):
             open_tasks[task.instance_id].append(task)
+        for instance_id, group_key in session.execute(select(InstanceGroup.instance_id, InstanceGroup.group_key)
+                                                      .where(InstanceGroup.instance_id.in_(ids))
+                                                      .order_by(InstanceGroup.group_key)):
+            handlers[instance_id].append(group_key)
     departments: dict[str, dict[str, Any]] = {}
+    totals = {"overdue": 0, "stalled": 0, "listed": 0}  # each case once, however many groups list it
     for inst in rows:
         due = clock.parse_datetime(inst.due_at) if inst.due_at else None
         last = clock.parse_datetime(inst.last_step_at)
         overdue = bool(due and due < now)
         stalled = last < stalled_before and inst.id in open_tasks
-        key = inst.handling_group or "unassigned"
-        dept = departments.setdefault(key, {"group": key, "name": names.get(key, "未交办"),
-                                            "overdue": 0, "stalled": 0, "listed": 0, "cases": []})
-        dept["overdue"] += int(overdue)
-        dept["stalled"] += int(stalled)
-        dept["listed"] += int(inst.listed)
+        for name, value in (("overdue", overdue), ("stalled", stalled), ("listed", inst.listed)):
+            totals[name] += int(value)
         tasks = open_tasks.get(inst.id, [])
-        dept["cases"].append({
+        case = {
             "id": inst.id, "business_key": inst.business_key, "title": inst.title, "process": inst.process_key,
             "due_at": clock.parse_datetime(due).isoformat() if due else None,
             "days_overdue": (now - due).days if overdue and due else 0,
@@ -74,11 +85,17 @@ def board(session: Session, actor: Actor, stalled_days: int | None = None) -> di
                         for t in tasks],
             "tasks": [{"id": t.id, "name": t.name, "bpmn_id": t.bpmn_id, "assignee": t.assignee,
                        "candidate_groups": [g for g in t.candidate_groups.split(",") if g]} for t in tasks],
-        })
+        }
+        for key in handlers.get(inst.id) or [inst.handling_group or "unassigned"]:
+            dept = departments.setdefault(key, {"group": key, "name": names.get(key, "未交办"),
+                                                "overdue": 0, "stalled": 0, "listed": 0, "cases": []})
+            dept["overdue"] += int(overdue)
+            dept["stalled"] += int(stalled)
+            dept["listed"] += int(inst.listed)
+            dept["cases"].append(dict(case))
     ordered = sorted(departments.values(), key=lambda d: (-d["overdue"], -d["stalled"], d["group"]))
     return {"stalled_days": days, "now": now.isoformat(timespec="seconds"), "departments": ordered,
-            "totals": {"overdue": sum(d["overdue"] for d in ordered), "stalled": sum(d["stalled"] for d in ordered),
-                       "listed": sum(d["listed"] for d in ordered)}}
+            "totals": {**totals, "cases": len(rows)}}
 
 
 def _instance(session: Session, instance_id: int) -> Instance:

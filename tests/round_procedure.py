@@ -1,6 +1,7 @@
-"""Stand-in round procedures for tests/test_scheduled_starts.py (the screening rounds are not built
-yet): a monthly round and a daily round inside one important period. Declared at module level so
-that the processes the scale-out test spawns import the very same declarations."""
+"""Stand-in round procedures for tests/test_scheduled_starts.py (the scheduler alone, without the
+screening rounds' reports): a monthly round and a daily round inside one important period.
+Declared at module level so that the processes the scale-out test spawns import the very same
+declarations."""
 
 from __future__ import annotations
 
@@ -38,14 +39,20 @@ ROUNDS = (MONTHLY, DAILY)
 
 
 def install(base: Registry | None = None) -> Registry:
-    """Install the procedures of workflows/ (or `base`'s) plus the two rounds."""
+    """Install the procedures of workflows/ (or `base`'s) plus the two rounds, without the real
+    screening rounds (workflows/dispute_rounds.py): their schedules and their numbers (PC-, RB-)
+    would run beside the stand-ins'."""
     from service.bootstrap import install_procedures
 
     if base is None:
         import workflows
 
-        return install_procedures([*workflows.PROCEDURES, *ROUNDS], workflows.ORGANISATION)
-    return install_procedures([*base, *ROUNDS], base.organisation)
+        return install_procedures([*_unscheduled(workflows.PROCEDURES), *ROUNDS], workflows.ORGANISATION)
+    return install_procedures([*_unscheduled(base), *ROUNDS], base.organisation)
+
+
+def _unscheduled(procedures: Any) -> list[Procedure]:
+    return [p for p in procedures if not p.schedules]
 
 
 def race(url: str, moment: str, barrier: Any, results: Any) -> None:

@@ -43,6 +43,14 @@ def test_bench_prints_one_json_object_with_every_figure(capsys) -> None:
     assert result["timers"]["timers_fired"] == 20
     assert result["inbox_rows"] == 2000
     assert result["ratios"]["service_sqlite/raw"] > 0
+    # the screening round: 50 departments, beside the raw engine; each round is its own instance,
+    # so the state of the last round measured is the size of the first one (same period length)
+    assert result["round_departments"] == 50
+    assert result["round_sqlite_per_s"] > 0 and result["round_raw_engine_per_s"] > 0
+    assert result["round_ratios"]["round_sqlite/raw"] > 0
+    assert (result["round_postgresql_per_s"] or 0) > 0 if pg else result["round_postgresql_per_s"] is None
+    sizes = result["round_state_bytes"]
+    assert sizes["rounds"] >= 2 and abs(sizes["last_round"] - sizes["first_round"]) < 64
 
 
 def test_timer_figures_are_per_process_rate_and_lateness_percentile() -> None:

@@ -143,7 +143,7 @@ def test_board_shows_stalled_then_overdue_cases_by_department(sqlite_api: ApiCli
     api = sqlite_api
     case = handling_petition(api)
     board = api.get("zr", "/api/v1/supervision/board").get_json()
-    assert board["departments"] == [] and board["totals"] == {"overdue": 0, "stalled": 0, "listed": 0}
+    assert board["departments"] == [] and board["totals"] == {"overdue": 0, "stalled": 0, "listed": 0, "cases": 0}
 
     days = int(config_store.get("supervision.stalled_days"))
     advance(api, timedelta(days=days + 1))

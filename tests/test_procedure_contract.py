@@ -112,15 +112,24 @@ def test_pages_and_api_agree_on_who_may_start_and_message_every_procedure(page_a
     with db.read() as session:
         actors = {u.username: actor_for(u) for u in session.query(User)}
     registry = procedure.registry()
-    samples = {"petition": PETITION}
+    months, days = iter(range(1, 13)), iter(range(4, 29))
+    samples: dict[str, Any] = {
+        "petition": PETITION,
+        # a round's period starts once: a fresh one for every start (callables give fresh data)
+        "dispute_screening_monthly": lambda: {"period": f"2027-{next(months):02d}"},
+        "dispute_screening_daily": lambda: {"period": f"2027-01-{next(days):02d}", "important_period": "测试时期"},
+        "dispute_case": {"parties": "张三、李四", "type": "邻里纠纷", "place": "临翔区", "summary": "相邻通道争议",
+                         "risk": "一般"},
+    }
     waiting = None
     for declared in registry:
         for username, actor in sorted(actors.items()):
             allowed = policy.may_start(actor, declared.key)
             page = _page_start_status(page_app, username, declared.key)
             assert (page == 200) == allowed, (username, declared.key, page)
+            sample = samples.get(declared.key, {})
             r = api.post(username, "/api/v1/instances", json={"process": declared.key,
-                                                              "data": samples.get(declared.key, {})})
+                                                              "data": sample() if callable(sample) else sample})
             assert (r.status_code == 201) == allowed, (username, declared.key, r.get_json())
             if r.status_code == 201 and waiting is None:
                 waiting = r.get_json()["id"]

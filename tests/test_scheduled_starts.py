@@ -2,7 +2,7 @@
 procedure's schedules at its moment, exactly once across every node; a period whose moment passed
 while every node was down starts at the next poll, back to the procedure's first deployment only;
 a second start of a period, by hand or by a node, is 409 duplicate_period. The rounds here are
-stand-ins declared in tests/round_procedure.py (the screening procedures are not built yet)."""
+stand-ins declared in tests/round_procedure.py (the real screening rounds are left out there)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ and the demo organisation. service/bootstrap.py installs them; nothing else impo
 from __future__ import annotations
 
 from service.procedure import Procedure
-from workflows import organisation, petition
+from workflows import dispute_case, dispute_rounds, organisation, petition
 
 PROCEDURES: tuple[Procedure, ...] = (
     petition.PROCEDURE,
+    dispute_rounds.MONTHLY,
+    dispute_rounds.DAILY,
+    dispute_case.PROCEDURE,
 )
 
 ORGANISATION = organisation.DEMO

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from service import config_store
+from service.deadlines import ladder_settings
 from service.procedure import (
     MessageRule,
     Numbering,
@@ -19,7 +20,8 @@ from service.procedure import (
     SettingSpec,
     Starters,
 )
-from workflows import petition_documents, petition_report
+from workflows import ladder_texts, petition_documents, petition_report
+from workflows.personal_masks import mask_address, mask_id, mask_name, mask_phone  # noqa: F401 - re-exported
 
 PROCESS_KEY = "petition"
 
@@ -37,6 +39,7 @@ ROUTES: dict[str, str] = {
 }
 
 OWN_GROUP = "xfk"
+OWN_OFFICE_NAME = "信访科"
 LEGAL_GROUP = "dept_jsw"
 # Routes whose handling unit is picked in 归纳分类, and the group-key prefix it must have.
 CHOSEN_GROUP_PREFIX: dict[str, str] = {"dept": "dept_", "county": "county_"}
@@ -67,38 +70,6 @@ HELPERS: dict[str, Callable[..., Any]] = {"route_group": route_group}
 # ---- Confidentiality (第九条(二)): personal data is masked for everyone outside the chain.
 
 PERSONAL_FIELDS = ("petitioner_name", "petitioner_id_number", "petitioner_phone", "petitioner_address")
-
-
-def _keep(text: str, head: int, tail: int) -> str:
-    """Keep `head` and `tail` characters; too short a value is starred out entirely."""
-    if len(text) <= head + tail:
-        return "*" * len(text)
-    return text[:head] + "*" * (len(text) - head - tail) + text[len(text) - tail :]
-
-
-def mask_name(name: str | None) -> str | None:
-    """张三 → 张*: the surname alone does not identify a person."""
-    if not name:
-        return name
-    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
-
-
-def mask_id(id_number: str | None) -> str | None:
-    """530102199001011234 → 5301**********1234 (region prefix and check digits stay)."""
-    return _keep(id_number, 4, 4) if id_number else id_number
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """13812345678 → 138****5678."""
-    return _keep(phone, 3, 4) if phone else phone
-
-
-def mask_address(address: str | None) -> str | None:
-    """云南省临沧市临翔区…… → 云南省临沧市****: city level only."""
-    if not address:
-        return address
-    head = 6 if len(address) > 6 else len(address) // 2
-    return address[:head] + "****"
 
 
 MASKERS: dict[str, Callable[[str | None], str | None]] = {
@@ -229,61 +200,18 @@ VALIDATORS: dict[str, Validator] = {
 
 # ---- Notice texts (督办 ladder, PROCEDURES.md §1 step 8): name the case, unit, deadline, days overdue.
 
+# The ladder's texts are shared (workflows/ladder_texts.py); 分流催办 is the petition's own.
 NOTICE_TEMPLATES: dict[str, str] = {
-    "reminder": "【提醒】信访件 {business_key}（{subject}）由{unit}办理，办理期限为{due}，"
-                "距期限还有{days_left}天，请抓紧办理。",
-    "late_reminder": "【提醒】信访件 {business_key}（{subject}）由{unit}办理，办理期限{due}已到，请立即办理。",
-    "urge": "【催办】信访件 {business_key}（{subject}）已到办理期限{due}，{unit}尚未报送办理结果，"
-            "请立即办理并报送。",
-    "report_required": "【要求汇报】信访件 {business_key}（{subject}）已超期{overdue}天（办理期限{due}），"
-                       "请{unit}书面汇报未按期办结的原因。",
-    "investigation": "【建议联合调查】信访件 {business_key}（{subject}）已超期{overdue}天（办理期限{due}，"
-                     "办理单位{unit}），请信访科提出组成联合调查组的建议，报常委会领导审批。",
+    **ladder_texts.templates("信访件", OWN_OFFICE_NAME),
     "route_urge": "【催办】信访件 {business_key}（{subject}）应于{due}前完成登记、分类和交办（15日内），"
                   "当前环节：{step}，请抓紧办理。",
-    "manual_urge": "【催办】信访件 {business_key}（{subject}）：{comment}（办理单位{unit}，办理期限{due}{overdue_text}）",
-    "listed": "【挂牌督办】信访件 {business_key}（{subject}）已列为挂牌督办案件（办理单位{unit}，"
-              "办理期限{due}{overdue_text}）{comment}",
 }
-
-
-def _date_text(iso_value: str | None) -> str:
-    if not iso_value:
-        return "（未定）"
-    day = str(iso_value)[:10]
-    year, month, dom = day.split("-")
-    return f"{int(year)}年{int(month)}月{int(dom)}日"
 
 
 def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], now: Any) -> str | None:
     """The Chinese text of a notice of this procedure (None would mean: send nothing)."""
-    from service.clock import parse_datetime
-
-    due = fields.get("due_at")
-    overdue = left = 0
-    if isinstance(due, str) and due:
-        delta = now - parse_datetime(due)
-        overdue = max(delta.days, 0) if delta.total_seconds() > 0 else 0
-        left = max((parse_datetime(due).date() - now.date()).days, 0)
-    unit_key = fields.get("unit") or fields.get("handling_group") or ""
-    values = {
-        "business_key": fields.get("business_key", ""),
-        "subject": fields.get("subject") or "无标题",
-        "unit": group_names.get(str(unit_key), str(unit_key) or "办理单位"),
-        "due": _date_text(due if isinstance(due, str) else None),
-        "overdue": overdue,
-        "days_left": left,
-        "step": fields.get("step", ""),
-        "comment": fields.get("comment", ""),
-        "overdue_text": f"，已超期{overdue}天" if overdue else "",
-    }
-    if kind == "reminder" and isinstance(due, str) and due and now >= parse_datetime(due):
-        # caught up late (the system was down, or the clock jumped): say it as it is now
-        return NOTICE_TEMPLATES["late_reminder"].format(**values)
-    template = NOTICE_TEMPLATES["route_urge"] if fields.get("stage") == "route" else NOTICE_TEMPLATES.get(kind)
-    if template is None:
-        return f"【通知】信访件 {values['business_key']}"
-    return template.format(**values)
+    route = NOTICE_TEMPLATES["route_urge"] if fields.get("stage") == "route" else None
+    return ladder_texts.render(kind, NOTICE_TEMPLATES, "信访件", fields, group_names, now, template=route)
 
 
 # ---- Deadlines recomputed when the legal calendar changes (a year's holiday notice loaded).
@@ -338,8 +266,8 @@ PROCEDURE = Procedure(
     personal=PersonalData(maskers=MASKERS, readers=CHAIN_GROUPS, handling_unit=True),
     helpers=HELPERS,
     validators=VALIDATORS,
-    notice_kinds={"reminder": "提醒", "urge": "催办", "report_required": "要求汇报", "investigation": "建议联合调查"},
-    deadline_notices=frozenset({"reminder", "urge", "report_required", "investigation"}),
+    notice_kinds=ladder_texts.KINDS,
+    deadline_notices=ladder_texts.DEADLINE_KINDS,
     notice_text=notice_text,
     settings=(
         SettingSpec("handling_days", 60, "办理期限：自收件次日起计算的日数（信访工作办法 第八条(一)）",
@@ -351,10 +279,7 @@ PROCEDURE = Procedure(
                     minimum=2, maximum=1000),
         SettingSpec("collective_major_threshold", 30, "集体访人数：达到此人数建议按重大突发事件处置", unit="人",
                     minimum=2, maximum=10000),
-        SettingSpec("ladder.reminder_days_before", 10, "督办：办理期限前多少天发提醒", minimum=1, maximum=60),
-        SettingSpec("ladder.urge_days", 0, "督办：期满后多少天发催办通知（0 = 期满当时）", minimum=0, maximum=60),
-        SettingSpec("ladder.report_days", 7, "督办：期满后多少天要求办案单位书面汇报", minimum=1, maximum=90),
-        SettingSpec("ladder.proposal_days", 15, "督办：期满后多少天建议组成联合调查组", minimum=1, maximum=120),
+        *ladder_settings(reminder_days_before=10, urge_days=0, report_days=7, proposal_days=15),
         *petition_documents.SETTINGS,  # the printed papers' letterhead and number prefix (text)
     ),
     ladder=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from service.engine.taskdata import completed_children, instance_view, task_data
 __all__ = [
     "SERIALIZER_VERSION", "ProcessModel", "SCRIPT_ENGINE", "dump_state", "load_state",
     "parse_processes", "new_workflow", "restore_workflow", "user_task_meta", "expression_value", "tasks_in",
-    "ready_user_tasks", "has_ready_engine_task", "install_helpers",
+    "ready_user_tasks", "ReadyMeta", "open_task_groups", "has_ready_engine_task", "install_helpers",
     "task_data", "instance_view", "completed_children",
 ]
 
@@ -170,3 +171,38 @@ def user_task_meta(task: Task) -> dict[str, Any]:
         "form_key": form_key or None,
         "due_at": clock.parse_datetime(due) if due else None,
     }
+
+
+def open_task_groups(wf: BpmnWorkflow, bpmn_id: str) -> list[str]:
+    """The candidate groups of the workflow's ready user tasks `bpmn_id`, in task order (the
+    recipients of a `notify_open`, e.g. the departments whose report is still missing)."""
+    groups: list[str] = []
+    for task in ready_user_tasks(wf).values():
+        if task.task_spec.bpmn_id == bpmn_id:
+            groups += user_task_meta(task)["candidate_groups"]
+    return groups
+
+
+class ReadyMeta(Mapping[str, dict[str, Any]]):
+    """The ready human tasks of a workflow by id, each one's `user_task_meta` evaluated only when
+    asked for: a step writes the meta of the tasks it opened, not of every task still waiting (a
+    round of 50 departments would otherwise evaluate 50 expressions at each report)."""
+
+    def __init__(self, wf: BpmnWorkflow) -> None:
+        self._tasks = ready_user_tasks(wf)
+        self._meta: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, task_id: str) -> dict[str, Any]:
+        found = self._meta.get(task_id)
+        if found is None:
+            found = self._meta[task_id] = user_task_meta(self._tasks[task_id])
+        return found
+
+    def __contains__(self, task_id: object) -> bool:  # without evaluating the meta (Mapping's would)
+        return task_id in self._tasks
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

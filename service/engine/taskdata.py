@@ -21,12 +21,16 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-__all__ = ["PER_TASK", "task_data", "instance_view", "completed_children"]
+__all__ = ["PER_TASK", "COLLECT", "task_data", "instance_view", "completed_children", "collect_output"]
 
 # The key of instance_view's result under which live multi-instance children are reported.
 PER_TASK = "per_task"
 
 LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+# The extension property (camunda:property name="collect" value="<variable>") of a multi-instance
+# user task whose children's submissions are kept, in completion order, in that case variable.
+COLLECT = "collect"
 
 
 def _tasks_in(wf: BpmnWorkflow, state: int) -> list[Task]:
@@ -200,3 +204,23 @@ def completed_children(wf: BpmnWorkflow, bpmn_id: str) -> list[dict[str, Any]]:
                 "data": _own(child, activity, handed),
             })
     return out
+
+
+def collect_output(task: Task, data: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Keep what a multi-instance child submits past the join: if its task declares the extension
+    property `collect` (e.g. `reports`), append {element variable: its element, **data, **extra}
+    to that variable of its activity, whose data is what flows on after the join. So a round's
+    later steps and scripts see every department's report (`reports`), one entry per child, none
+    overwriting another. Anything else is left alone."""
+    name = (getattr(task.task_spec, "extensions", None) or {}).get(COLLECT)
+    activity = _activity(task)
+    if not name or activity is None or not str(name).isidentifier() or str(name).startswith("_"):
+        return
+    entry: dict[str, Any] = {}
+    element_name = _element_name(activity.task_spec)
+    if element_name is not None:
+        entry[element_name] = _element(task, activity, _handed(task, activity))
+    entry.update(deepcopy(data))
+    entry.update(extra)
+    collected = activity.data.get(name)
+    activity.data[name] = [*(collected if isinstance(collected, list) else []), entry]

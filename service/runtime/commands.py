@@ -26,6 +26,7 @@ from service.engine import (
     tasks_in,
 )
 from service.engine.events import waits_for_message
+from service.engine.taskdata import collect_output
 from service.errors import Conflict, DuplicatePeriod, EngineFailure, Forbidden, Invalid, NotFound
 from service.links import MAX_DEPTH
 from service.runtime.step import Before, CaseRef, StaleCase, StepMachinery, _check_keys, _json
@@ -202,6 +203,7 @@ class Commands(StepMachinery):
 
                 def run() -> None:
                     task.data.update(data)
+                    collect_output(task, data, {"completed_at": clock.iso(now), "completed_by": actor.username})
                     task.run()
 
                 outbox = self._run(wf, run)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,16 +19,17 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, definitions, notices, procedure, readmodels
+from service import clock, definitions, notices, procedure, readmodels, script_context
 from service.actors import SYSTEM
 from service.engine import (
     SERIALIZER_VERSION,
     ProcessModel,
+    ReadyMeta,
     dump_state,
     has_ready_engine_task,
+    open_task_groups,
     ready_user_tasks,
     restore_workflow,
-    user_task_meta,
 )
 from service.engine.events import waiting_dues
 from service.engine.live import LiveWorkflows
@@ -103,7 +104,7 @@ class Step:
     now: datetime
     state: str
     values: dict[str, Any]
-    ready: dict[str, dict[str, Any]]
+    ready: Mapping[str, dict[str, Any]]  # id → meta, evaluated when read (ReadyMeta)
     timers: dict[str, tuple[datetime, str]]
     # What the database holds for the version read (the projections are written with every
     # state, so they are the workflow's before this command ran): open task ids, waiting timers.
@@ -174,9 +175,10 @@ class StepMachinery:
 
     # ----- reading ---------------------------------------------------------------------------
 
-    def group_keys(self) -> frozenset[str]:
+    def group_keys(self, fresh: bool = False) -> frozenset[str]:
+        """Every group key, cached a few seconds (`fresh`: read now, for scripts' `group_keys()`)."""
         cached = self._groups
-        if cached is None or time.monotonic() - cached[0] > GROUPS_TTL_SECONDS:
+        if fresh or cached is None or time.monotonic() - cached[0] > GROUPS_TTL_SECONDS:
             with self.db.read() as session:
                 cached = (time.monotonic(), frozenset(session.scalars(select(Group.key))))
             self._groups = cached
@@ -237,9 +239,10 @@ class StepMachinery:
     # ----- running the engine -----------------------------------------------------------------
 
     def _run(self, wf: BpmnWorkflow, action: Any) -> list[dict[str, Any]]:
-        """Run an engine action to the next wait; returns the notices its scripts raised."""
+        """Run an engine action to the next wait; returns the notices its scripts raised (those
+        of `notify_open` addressed, now that the step ended, to the groups of the open tasks)."""
         try:
-            with notices.collecting() as outbox:
+            with notices.collecting() as outbox, script_context.providing(lambda: self.group_keys(fresh=True)):
                 action()
                 wf.do_engine_steps()
                 # A timer found due at the end of the steps readies its branch: run that too.
@@ -247,6 +250,7 @@ class StepMachinery:
                     if not has_ready_engine_task(wf):
                         break
                     wf.do_engine_steps()
+            notices.resolve_open(outbox, lambda bpmn_id: open_task_groups(wf, bpmn_id))
             return outbox
         except GovFlowError:
             raise
@@ -290,7 +294,7 @@ class StepMachinery:
         setattr(wf, GROUPS_ATTRIBUTE, values["groups"])
         return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
                     values=values,
-                    ready={tid: user_task_meta(t) for tid, t in ready_user_tasks(wf).items()},
+                    ready=ReadyMeta(wf),
                     timers=waiting_dues(wf), before=before)
 
     # ----- writing ----------------------------------------------------------------------------
@@ -370,9 +374,10 @@ class StepMachinery:
             marks, params = sql.in_list("t", dropped)
             sql.run(session, f"DELETE FROM task_candidates WHERE task_id IN ({marks})", params)
         opened, tasks, candidates = [], [], []
-        for task_id, meta in step.ready.items():
+        for task_id in step.ready:
             if task_id in before.ready:
                 continue
+            meta = step.ready[task_id]
             tasks.append({"id": task_id, "instance_id": case.id, "process_key": case.process_key,
                           "business_key": case.business_key, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
                           "form_key": meta["form_key"], "candidate_groups": ",".join(meta["candidate_groups"]),

@@ -128,7 +128,8 @@ def _procedure_routes(app: Flask) -> None:
             app.add_url_rule(declared.starters.path, endpoint=f"start_{declared.key}",
                              view_func=large_body(login_required(start)), methods=["GET", "POST"])
         for blueprint in declared.blueprints:
-            app.register_blueprint(blueprint)
+            if blueprint.name not in app.blueprints:  # one blueprint may serve several procedures (rounds)
+                app.register_blueprint(blueprint)
 
 
 @login_manager.user_loader

@@ -11,9 +11,12 @@ from typing import Any
 
 from service import procedure
 from service.errors import GovFlowError
+from service.forms import is_rows
 from service.store.models import Definition
 from service.web.context import services
 from service.web.dates import fmt_dt
+from service.web.form_rows import summary as rows_summary
+from service.web.form_rows import table as rows_table
 
 # Keys every case has whatever its procedure (a procedure labels its own computed keys).
 COMPUTED_LABELS = {"business_key": "统一编号", "due_at": "办结期限", "handling_group": "办理单位"}
@@ -43,13 +46,17 @@ def _form_labels(schema: dict[str, Any]) -> dict[str, Any]:
     titles: dict[str, str] = {}
     enums: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name, prop in schema.get("properties", {}).items():
         titles[name] = str(prop.get("title", name))
+        if is_rows(prop):  # an array of objects: its items' own labels, for the table of its rows
+            own = _form_labels(prop["items"])
+            rows[name] = {**own, "order": list(own["titles"])}
         if prop.get("format"):
             formats[name] = prop["format"]
         for value, title in zip(prop.get("enum", []), prop.get("x-enum-titles", []), strict=False):
             enums.setdefault(name, {})[str(value)] = str(title)
-    return {"titles": titles, "enums": enums, "formats": formats}
+    return {"titles": titles, "enums": enums, "formats": formats, "rows": rows}
 
 
 def labels_for(definition: Definition) -> dict[str, Any]:
@@ -66,6 +73,7 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     titles: dict[str, str] = {}
     enums: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
+    rows: dict[str, dict[str, Any]] = {}
     per_form: dict[str, dict[str, Any]] = {}
     for key in dict.fromkeys(keys):
         if not forms.exists(key):
@@ -75,6 +83,8 @@ def labels_for(definition: Definition) -> dict[str, Any]:
             titles.setdefault(name, title)
         for name, fmt in own["formats"].items():
             formats.setdefault(name, fmt)
+        for name, sub in own["rows"].items():
+            rows.setdefault(name, sub)
         for name, mapping in own["enums"].items():
             for value, title in mapping.items():
                 enums.setdefault(name, {}).setdefault(value, title)
@@ -87,12 +97,12 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     messages: dict[str, dict[str, Any]] = {}
     for rule in declared.messages if declared else ():
         own = _form_labels(forms.get(rule.form_key).schema) if rule.form_key and forms.exists(rule.form_key) \
-            else {"titles": {}, "enums": {}, "formats": {}}
+            else {"titles": {}, "enums": {}, "formats": {}, "rows": {}}
         titles.setdefault(f"{rule.name}_data", rule.label)
         nested[f"{rule.name}_data"] = messages[rule.name] = {**own, "order": list(own["titles"])}
     order = list(titles)
     result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {},
-                              "nested": nested, "messages": messages}
+                              "nested": nested, "messages": messages, "rows": rows}
     for bpmn_id, key in step_forms.items():
         own = per_form.get(key)
         if own is None:
@@ -103,13 +113,14 @@ def labels_for(definition: Definition) -> dict[str, Any]:
             "formats": {**formats, **own["formats"]},
             "order": list(own["titles"]) + [k for k in order if k not in own["titles"]],
             "nested": nested,
+            "rows": {**rows, **own["rows"]},
         }
     _label_cache[cache_key] = result
     return result
 
 
 def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[str, str]) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, bool):
         return "是" if value else "否"
@@ -123,9 +134,22 @@ def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[st
         return str(value)
     if isinstance(value, str) and (fmt == "date-time" or re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", value)):
         return fmt_dt(value)
+    if isinstance(value, list) and (shown := _table(name, value, labels, group_names)):
+        return rows_summary(shown)
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _table(name: str, value: list[Any], labels: dict[str, Any], group_names: dict[str, str]) -> dict[str, Any] | None:
+    """A list of objects as {columns, rows}: the sub-fields' titles of the form that declares it
+    (else the case's own labels, e.g. the departments' collected reports), cells shown as values."""
+    sub = labels.get("rows", {}).get(name)
+    if sub is None:
+        sub = {"titles": labels["titles"], "enums": labels["enums"], "formats": labels["formats"],
+               "order": labels["order"], "rows": labels.get("rows", {})}
+    return rows_table(value, sub["titles"], sub["order"],
+                           lambda key, cell: _display(key, cell, sub, group_names))
 
 
 def data_rows(data: dict[str, Any] | None, labels: dict[str, Any], group_names: dict[str, str],
@@ -150,10 +174,12 @@ def data_rows(data: dict[str, Any] | None, labels: dict[str, Any], group_names: 
             shown = "；".join(f"{part['label']}：{part['value']}" for part in parts)
         else:
             shown = _display(name, value, labels, group_names)
+        table = _table(name, value, labels, group_names) if isinstance(value, list) else None
         rows.append({
             "name": name,
             "label": labels["titles"][name],
             "value": shown,
-            "long": len(shown) > 40 or (isinstance(value, str) and "\n" in value),
+            "table": table,  # a list of objects: drawn as a small table (_form_rows.html)
+            "long": table is not None or len(shown) > 40 or (isinstance(value, str) and "\n" in value),
         })
     return rows

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from service import clock, queries
 from service.errors import Invalid
-from service.forms import Form
+from service.forms import Form, is_rows
+from service.web.form_rows import describe as describe_rows
 
 # Conditionally required fields that stay visible when not required (free comments).
 ALWAYS_VISIBLE = frozenset({"comment"})
@@ -34,9 +35,14 @@ def conditions(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
-                group_rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """One dict per schema property, telling the template which widget to draw."""
-    schema = form.schema
+                group_rows: list[dict[str, str]], paths: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One dict per schema property, telling the template which widget to draw. `paths`: every
+    error by its full path (`disputes.0.parties`), for the rows of an array of objects."""
+    return _describe(form.schema, values, errors, group_rows, paths or {})
+
+
+def _describe(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str],
+              group_rows: list[dict[str, str]], paths: dict[str, str]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     conditional = {f for rule in conditions(schema) for f in rule["required"]} - required
     fields = []
@@ -69,6 +75,9 @@ def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
         elif kind in ("integer", "number"):
             field["widget"] = "number"
             field["step"] = "1" if kind == "integer" else "any"
+        elif is_rows(prop):
+            field["widget"] = "rows"
+            field.update(describe_rows(name, prop, values, paths, group_rows, _describe))
         elif kind == "array":
             items = prop.get("items", {})
             if "enum" in items:
@@ -87,7 +96,7 @@ def form_fields(form: Form, values: dict[str, Any], errors: dict[str, str],
             field["widget"] = "textarea"
         else:
             field["widget"] = "text"
-        field["wide"] = field["widget"] in ("textarea", "checkboxes", "unsupported")
+        field["wide"] = field["widget"] in ("textarea", "checkboxes", "rows", "unsupported")
         fields.append(field)
     return fields
 
@@ -115,27 +124,31 @@ def submitted_values() -> dict[str, Any]:
     return {k: (v if len(v) > 1 else v[0]) for k, v in raw.items()}
 
 
-def _error_map(exc: Invalid) -> tuple[dict[str, str], list[str]]:
-    """Field errors by field name; errors that name no field go to the top of the form."""
+def _error_map(exc: Invalid) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """Field errors by field name (the path's first segment); errors that name no field go to
+    the top of the form; and every error by its full path, for the rows widget's rows."""
     fields: dict[str, str] = {}
     general: list[str] = []
+    paths: dict[str, str] = {}
     for detail in exc.details:
-        field = str(detail.get("field") or "").split(".")[0]
+        path = str(detail.get("field") or "")
+        field = path.split(".")[0]
         message = str(detail.get("message") or exc.message)
         if field:
             fields.setdefault(field, message)
+            paths.setdefault(path, message)
         else:
             general.append(message)
-    return fields, general
+    return fields, general, paths
 
 
 def form_context(form: Form | None, values: dict[str, Any], exc: Invalid | None,
                  session: Session) -> dict[str, Any]:
     """What a form template needs: the fields, the if/then rules and the errors to show."""
-    errors, general = _error_map(exc) if exc else ({}, [])
+    errors, general, paths = _error_map(exc) if exc else ({}, [], {})
     if form is None:
         return {"form": None, "fields": [], "rules": [], "form_errors": general}
-    fields = form_fields(form, values, errors, queries.groups(session))
+    fields = form_fields(form, values, errors, queries.groups(session), paths)
     known = {f["name"] for f in fields}
     general += [f"{name}：{msg}" for name, msg in errors.items() if name not in known]
     return {"form": form, "fields": fields, "rules": conditions(form.schema), "form_errors": general,

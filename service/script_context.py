@@ -1,0 +1,37 @@
+"""What a running engine step lends its diagram's scripts beyond the case data: the keys of the
+groups that exist now (`group_keys(prefix)`, e.g. a screening round's reporting departments).
+
+The runtime provides the source around each engine run (service/runtime/step.py `_run`), as it
+provides the outbox of `notify`; this module imports nothing of the runtime, so the script
+helper can be registered by the composition root (service/bootstrap.py) without a cycle."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+GroupSource = Callable[[], Iterable[str]]
+
+_groups: contextvars.ContextVar[GroupSource | None] = contextvars.ContextVar("govflow_group_keys", default=None)
+
+
+@contextmanager
+def providing(source: GroupSource) -> Iterator[None]:
+    """Let the scripts run inside this block read the group keys from `source`."""
+    token = _groups.set(source)
+    try:
+        yield
+    finally:
+        _groups.reset(token)
+
+
+def group_keys(prefix: str = "") -> list[str]:
+    """Script helper: the sorted keys of the current groups, those starting with `prefix` only
+    if one is given (read when called, so a group added since the last step is included)."""
+    source = _groups.get()
+    if source is None:
+        raise RuntimeError("group_keys() 只能在流程执行中调用")
+    if not isinstance(prefix, str):
+        raise ValueError("group_keys() 的前缀必须是文本")
+    return sorted(k for k in source() if isinstance(k, str) and k.startswith(prefix))
