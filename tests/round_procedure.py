@@ -55,7 +55,7 @@ def _unscheduled(procedures: Any) -> list[Procedure]:
     return [p for p in procedures if not p.schedules]
 
 
-def race(url: str, moment: str, barrier: Any, results: Any) -> None:
+def race(url: str, moment: str, barrier: Any, results: Any, real: bool = False) -> None:
     """One node of the scale-out test (a spawned process): build the service on `url`, wait for
     the others, then run the due rounds at `moment`; report ("ok", started, error log lines) or
     ("error", …). The scheduler logs and swallows a failed start, so the log is what says "none"."""
@@ -73,7 +73,12 @@ def race(url: str, moment: str, barrier: Any, results: Any) -> None:
         from service.bootstrap import build
         from service.config import Settings
 
-        install()
+        if real:  # the procedures of workflows/ as they are, the screening rounds included
+            from service.bootstrap import install_procedures
+
+            install_procedures()
+        else:
+            install()
         # The parent deployed bpmn/ and the stub already; nodes deploying at once is not the race here.
         services = build(Settings(database_url=url, secret_key="x", deploy_on_start=False))
         clock.start_from(clock.parse_datetime(moment))

@@ -235,3 +235,41 @@ def test_three_nodes_on_one_database_start_each_period_once(pg_url: str, rounds:
     finally:
         app.extensions["govflow"].db.dispose()
     assert date(2026, 10, 10).weekday() == 5  # the 调休 Saturday is among them
+
+
+@pytest.mark.postgresql
+def test_three_nodes_catching_up_start_each_month_of_the_real_screening_round_once(pg_url: str) -> None:
+    """The real 月度矛盾纠纷排查, deployed on 15 September, with every node down until 3 December:
+    three nodes coming back at once start October, November and December once each (PC-2026-10…12,
+    by the system), each with one report task per department."""
+    from sqlalchemy import func, select
+
+    from service.store.models import HumanTask, Instance
+
+    pin_clock(at("2026-09-15T10:00:00+08:00"))
+    app = make_app(pg_url)  # deploys bpmn/ now: the round's first deployment
+    app.extensions["govflow"].db.dispose()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    nodes = [ctx.Process(target=round_procedure.race, args=(pg_url, "2026-12-03T09:00:00+08:00", barrier, results, True))
+             for _ in range(3)]
+    for node in nodes:
+        node.start()
+    reports = [results.get(timeout=240) for _ in nodes]
+    for node in nodes:
+        node.join(timeout=60)
+    assert [r[0] for r in reports] == ["ok", "ok", "ok"], reports
+    assert [r[2] for r in reports] == [[], [], []]
+    assert sum(r[1] for r in reports) == 3, reports
+    app = make_app(pg_url)
+    try:
+        assert cases(app, "dispute_screening_monthly") == [
+            (f"PC-{m}", f"dispute_screening_monthly:{m}", "system") for m in ("2026-10", "2026-11", "2026-12")]
+        with app.extensions["govflow"].db.read() as session:
+            per_round = dict(session.execute(
+                select(Instance.business_key, func.count(HumanTask.id)).join(HumanTask, HumanTask.instance_id == Instance.id)
+                .where(Instance.process_key == "dispute_screening_monthly", HumanTask.bpmn_id == "report")
+                .group_by(Instance.business_key)).all())
+        assert per_round == {"PC-2026-10": 3, "PC-2026-11": 3, "PC-2026-12": 3}
+    finally:
+        app.extensions["govflow"].db.dispose()
