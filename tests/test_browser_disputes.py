@@ -110,6 +110,7 @@ def test_a_zero_report_and_two_disputes_reach_the_board_and_become_cases(
     expect(walk.page.locator("tr[data-group='dept_jsw']")).to_have_attribute("data-status", "missing")
     expect(walk.page.locator("tr[data-group='dept_cjw']")).to_contain_text("2")
     walk.shot("zzb1_round_board")
+    expect(walk.page.locator(".db-actions a:has-text('重要时期')")).to_have_attribute("href", "/important-periods")
     board = api.get("zzb1", f"/api/v1/instances/{round_id}/reports").get_json()
     assert {r["group"]: (r["status"], r["disputes"]) for r in board} == {
         "dept_fgw": ("zero_report", 0), "dept_cjw": ("reported", 2), "dept_jsw": ("missing", 0)}
