@@ -230,20 +230,34 @@ REPORTING_GROUPS = SettingSpec(
     "* 表示所有委室（代码以 dept_ 开头的单位，新增的委室自下一轮起报送）",
     unit="", minimum=1, maximum=500)
 
-MONTHLY = Procedure(
-    key=MONTHLY_KEY,
-    name="月度矛盾纠纷排查",
-    numbering=Numbering("PC", by_period=True),
-    starters=Starters(
-        groups=frozenset({ZZB}), label="发起月度排查", refusal="只有机关综治办可以发起矛盾纠纷排查",
-        hint="每月1日系统自动发起；补发某月的排查请填写月份（如 2026-12），同一月份只能发起一次。"),
-    owners=frozenset({ZZB}),
-    supervisors=SUPERVISORS,
-    personal=PERSONAL,
+def _round(key: str, name: str, prefix: str, label: str, hint: str, **own: Any) -> Procedure:
+    """One screening round: what both rounds share (who starts, owns and supervises them, the
+    report task's rule, 催报, the board) plus what is its own (`own`: its schedule, settings…)."""
+    return Procedure(
+        key=key,
+        name=name,
+        numbering=Numbering(prefix, by_period=True),
+        starters=Starters(groups=frozenset({ZZB}), label=label, refusal="只有机关综治办可以发起矛盾纠纷排查",
+                          hint=hint),
+        owners=frozenset({ZZB}),
+        supervisors=SUPERVISORS,
+        personal=PERSONAL,
+        validators={"report": validate_report},
+        notice_kinds=NOTICE_KINDS,
+        deadline_notices=frozenset(NOTICE_KINDS),
+        labels=LABELS,
+        title_keys=("title",),
+        relations={"source": "排查发现的矛盾纠纷"},
+        project=project,
+        read_models=dispute_board.READ_MODELS,
+        **own,
+    )
+
+
+MONTHLY = _round(
+    MONTHLY_KEY, "月度矛盾纠纷排查", "PC", "发起月度排查",
+    "每月1日系统自动发起；补发某月的排查请填写月份（如 2026-12），同一月份只能发起一次。",
     helpers=MONTHLY_HELPERS,
-    validators={"report": validate_report},
-    notice_kinds=NOTICE_KINDS,
-    deadline_notices=frozenset(NOTICE_KINDS),
     notice_text=monthly_notice_text,
     settings=(
         minute_setting("start_minute", "月度排查发起时间：每月1日几点（分钟，480 = 08:00）"),
@@ -251,39 +265,19 @@ MONTHLY = Procedure(
                     unit="个工作日", minimum=1, maximum=20),
         REPORTING_GROUPS,
     ),
-    labels=LABELS,
-    title_keys=("title",),
-    relations={"source": "排查发现的矛盾纠纷"},
-    project=project,
     schedules=(Monthly(day=1, at_setting="start_minute"),),
-    read_models=dispute_board.READ_MODELS,
     # registered once, here (the app factory registers every procedure's blueprints)
     blueprints=(*dispute_board.BLUEPRINTS, *dispute_periods.BLUEPRINTS),
 )
 
-DAILY = Procedure(
-    key=DAILY_KEY,
-    name="重要时期每日排查",
-    numbering=Numbering("RB", by_period=True),
-    starters=Starters(
-        groups=frozenset({ZZB}), label="发起每日排查", refusal="只有机关综治办可以发起矛盾纠纷排查",
-        hint="重要时期内每个工作日系统自动发起；补发某日的排查请填写日期，同一日期只能发起一次。"),
-    owners=frozenset({ZZB}),
-    supervisors=SUPERVISORS,
-    personal=PERSONAL,
+DAILY = _round(
+    DAILY_KEY, "重要时期每日排查", "RB", "发起每日排查",
+    "重要时期内每个工作日系统自动发起；补发某日的排查请填写日期，同一日期只能发起一次。",
     helpers=DAILY_HELPERS,
-    validators={"report": validate_report},
-    notice_kinds=NOTICE_KINDS,
-    deadline_notices=frozenset(NOTICE_KINDS),
     notice_text=daily_notice_text,
     settings=(
         minute_setting("start_minute", "每日排查发起时间：重要时期内每个工作日几点（分钟，480 = 08:00）"),
         minute_setting("report_minute", "每日排查报送期限：当日几点前（分钟，990 = 16:30）", default=990),
     ),
-    labels=LABELS,
-    title_keys=("title",),
-    relations={"source": "排查发现的矛盾纠纷"},
-    project=project,
     schedules=(WorkingDays(within=dispute_periods.within, at_setting="start_minute"),),
-    read_models=dispute_board.READ_MODELS,
 )
