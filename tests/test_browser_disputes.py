@@ -134,5 +134,14 @@ def test_a_zero_report_and_two_disputes_reach_the_board_and_become_cases(
         "JF-2026-0001", "JF-2026-0002"]
     walk.page.goto(f"{base}/tasks")
     expect(walk.page.locator("tr[data-business-key='JF-2026-0002']")).to_have_count(1)
+    # 综治办 starts three procedures: one 发起 menu in the top bar, which stays on one line
+    walk.page.click("nav .nav-menu > summary")
+    expect(walk.page.locator("nav .nav-menu a")).to_have_text(["发起月度排查", "发起每日排查", "登记矛盾纠纷"])
+    expect(walk.page.locator("nav .nav-menu a").last).to_be_visible()
+    bar = walk.page.locator(".topbar, header").first.bounding_box()
+    assert bar is not None and bar["height"] < 80, bar
     walk.shot("zzb1_inbox_new_cases")
+    walk.page.click("nav .nav-menu a:has-text('登记矛盾纠纷')")
+    expect(walk.page.locator(".page-head h1")).to_be_visible()
+    assert walk.page.url.endswith("/dispute-cases/new")
     assert page.js_errors == []

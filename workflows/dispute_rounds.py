@@ -201,6 +201,10 @@ LABELS = {
     "groups": "报送单位",
     "report_due_at": "报送期限",
     "reports": "各单位报送情况",
+    # the columns of `reports` (what `collect` keeps of each department's report)
+    "group": "报送单位",
+    "completed_at": "报送时间",
+    "completed_by": "报送人",
 }
 
 # ---- Confidentiality: the parties a department names are personal data (信访工作办法 第九条(二),
