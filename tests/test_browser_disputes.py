@@ -132,6 +132,10 @@ def test_a_zero_report_and_two_disputes_reach_the_board_and_become_cases(
     links = api.instance("zzb1", round_id)["links"]
     assert sorted(link["business_key"] for link in links if link["relation"] == "source") == [
         "JF-2026-0001", "JF-2026-0002"]
+    first = next(link["id"] for link in links if link["business_key"] == "JF-2026-0001")
+    walk.page.goto(f"{base}/instances/{first}")
+    expect(walk.page.locator("body")).to_contain_text("财政经济委员会")  # reported_by, by its name
+    expect(walk.page.locator("body")).not_to_contain_text("dept_cjw")
     walk.page.goto(f"{base}/tasks")
     expect(walk.page.locator("tr[data-business-key='JF-2026-0002']")).to_have_count(1)
     # 综治办 starts three procedures: one 发起 menu in the top bar, which stays on one line

@@ -129,6 +129,8 @@ def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[st
         return enum[str(value)]
     if name.endswith("group") and isinstance(value, str):
         return group_names.get(value, value)
+    if name.endswith("_by") and isinstance(value, str) and value in group_names:
+        return group_names[value]  # a unit that did something (e.g. the department that reported)
     if name.endswith("groups") and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "、".join(group_names.get(v, v) for v in value)  # e.g. a round's reporting units
     fmt = labels["formats"].get(name)
