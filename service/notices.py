@@ -54,11 +54,17 @@ def current_outbox(helper: str) -> Outbox:
     return outbox
 
 
-def notify(kind: str, recipients: Any, **fields: Any) -> None:
-    """Script helper: queue a notice; the runtime writes it when the step commits."""
-    outbox = current_outbox("notify")
+def _outbox_for(helper: str, kind: str) -> Outbox:
+    """The step's outbox, for a notice of a declared kind only."""
+    outbox = current_outbox(helper)
     if kind not in kinds():
         raise ValueError(f"未知的通知类型 {kind}")
+    return outbox
+
+
+def notify(kind: str, recipients: Any, **fields: Any) -> None:
+    """Script helper: queue a notice; the runtime writes it when the step commits."""
+    outbox = _outbox_for("notify", kind)
     targets = [recipients] if isinstance(recipients, str) else list(recipients or [])
     unique = list(dict.fromkeys(str(t) for t in targets if t))
     outbox.append({"kind": kind, "recipients": unique, "fields": dict(fields)})
@@ -74,9 +80,7 @@ def notify_open(kind: str, bpmn_id: str, **fields: Any) -> None:
     known once the engine step ends (a department may report in this very step): the runtime
     resolves them then (`resolve_open`), one notice per group, with `unit=<group>` added to its
     fields so that the text can name the unit. No such task open: nothing is sent."""
-    outbox = current_outbox("notify_open")
-    if kind not in kinds():
-        raise ValueError(f"未知的通知类型 {kind}")
+    outbox = _outbox_for("notify_open", kind)
     if not isinstance(bpmn_id, str) or not bpmn_id:
         raise ValueError("notify_open() 需要任务标识")
     outbox.append({"kind": kind, "recipients": [], "fields": dict(fields), OPEN_TASK: bpmn_id})

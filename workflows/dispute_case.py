@@ -160,7 +160,7 @@ PROCEDURE = Procedure(
                     minimum=1, maximum=365),
         SettingSpec("collective_threshold", 5, "升级为突发事件时，涉及人数达到此数的按群体性事件处置", unit="人",
                     minimum=2, maximum=1000),
-        *ladder_settings(reminder_days_before=10, urge_days=0, report_days=7, proposal_days=15),
+        *ladder_settings(),  # the 督办 ladder's offsets, defaults of service/deadlines.py
     ),
     ladder=True,
     labels={

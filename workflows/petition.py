@@ -279,7 +279,7 @@ PROCEDURE = Procedure(
                     minimum=2, maximum=1000),
         SettingSpec("collective_major_threshold", 30, "集体访人数：达到此人数建议按重大突发事件处置", unit="人",
                     minimum=2, maximum=10000),
-        *ladder_settings(reminder_days_before=10, urge_days=0, report_days=7, proposal_days=15),
+        *ladder_settings(),  # the 督办 ladder's offsets, defaults of service/deadlines.py
         *petition_documents.SETTINGS,  # the printed papers' letterhead and number prefix (text)
     ),
     ladder=True,
