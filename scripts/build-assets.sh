@@ -25,21 +25,24 @@ need bpmn-js/dist/bpmn-modeler.production.min.js
 need bpmn-js/dist/assets
 need htmx.org/dist/htmx.min.js
 need echarts/dist/echarts.min.js
+need quill/dist/quill.js
+need quill/dist/quill.snow.css
 
 mkdir -p "$(dirname "$out")"
 tmp="$(mktemp -d "$(dirname "$out")/.vendor.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-mkdir -p "$tmp/bpmn-js" "$tmp/htmx" "$tmp/echarts"
+mkdir -p "$tmp/bpmn-js" "$tmp/htmx" "$tmp/echarts" "$tmp/quill"
 cp "$nm/bpmn-js/dist/bpmn-navigated-viewer.production.min.js" "$tmp/bpmn-js/"
 cp "$nm/bpmn-js/dist/bpmn-modeler.production.min.js" "$tmp/bpmn-js/"
 cp -R "$nm/bpmn-js/dist/assets" "$tmp/bpmn-js/assets"
 cp "$nm/htmx.org/dist/htmx.min.js" "$tmp/htmx/"
 cp "$nm/echarts/dist/echarts.min.js" "$tmp/echarts/"
+cp "$nm/quill/dist/quill.js" "$nm/quill/dist/quill.snow.css" "$tmp/quill/"
 
 # Record which versions were copied (read from the installed package.json files).
 {
-    for pkg in bpmn-js htmx.org echarts; do
+    for pkg in bpmn-js htmx.org echarts quill; do
         v="$(sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' "$nm/$pkg/package.json" | head -n1)"
         echo "$pkg $v"
     done

@@ -3,13 +3,15 @@ row, listing them as a user may see them, and reading one back.
 
 Files live in the database (`attachments` for what they are, `attachment_blobs` for the bytes),
 so every node on one PostgreSQL serves them and a backup holds them; never in the engine's state
-JSON. A file uploaded at registration, or of a personal kind (来信扫描件, 身份证明), belongs to the
-petitioner's personal data: it is listed to everyone who sees the case, but its name and its
-bytes only to those the policy lets see that data in clear. Who may upload or open what is asked
-of service.policy."""
+JSON. Which kinds a file may have, and which files are personal data, is the procedure's
+(`Procedure.attachments`, service/attachment_rules.py): by default a file uploaded at
+registration, or of a personal kind (来信扫描件, 身份证明), belongs to the petitioner's personal
+data: it is listed to everyone who sees the case, but its name and its bytes only to those the
+policy lets see that data in clear. Who may upload or open what is asked of service.policy."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store, policy, queries
+from service import clock, config_store, policy, procedure, queries
 from service.actors import Actor
+from service.attachment_rules import DEFAULT as DEFAULT_RULES
+from service.attachment_rules import AttachmentRules
 from service.attachment_types import ALLOWED_TEXT, clean_filename, detect, extension
 from service.errors import Forbidden, GovFlowError, Invalid, NotFound
 from service.store import statements as stmt
@@ -29,9 +33,6 @@ from service.store.db import Database, RawTx
 from service.store.fastsql import FastSql
 from service.store.models import History, HumanTask, Instance
 
-KINDS = ("来信扫描件", "身份证明", "答复草稿", "办理材料", "其他")
-PERSONAL_KINDS = frozenset({"来信扫描件", "身份证明"})
-START_KINDS = ("来信扫描件", "身份证明", "其他")  # what the registration form offers
 START = "start"  # task_bpmn_id of a file uploaded with the registration
 CASE = "case"  # task_bpmn_id of a file added on the case page outside any step of the uploader's
 MAX_FILES_PER_REQUEST = 5
@@ -55,6 +56,12 @@ class TooLarge(GovFlowError):
 
     status = 413
     code = "too_large"
+
+
+def rules_of(process_key: str | None) -> AttachmentRules:
+    """The procedure's attachment rules (the default ones for a procedure not installed)."""
+    declared = procedure.get(process_key)
+    return declared.attachments if declared is not None else DEFAULT_RULES
 
 
 def max_mb() -> int:
@@ -92,11 +99,20 @@ def _refused(message: str, field: str = "file") -> Invalid:
     return Invalid(message, [{"field": field, "message": message}])
 
 
-def check(raw_name: str | None, content: bytes, kind: str | None) -> Upload:
-    """A file a case may carry, or the reason it may not (nothing is stored either way)."""
-    kind = (kind or "").strip() or "其他"
-    if kind not in KINDS:
-        raise _refused(f"附件类别应为：{'、'.join(KINDS)}", "kind")
+def _kind(kind: str | None, rules: AttachmentRules, at_registration: bool = False) -> str:
+    """The kind a file gets (the procedure's default when none was chosen), or 422."""
+    chosen = (kind or "").strip() or rules.default_kind
+    refusal = rules.kind_refusal(chosen, at_registration)
+    if refusal is not None:
+        raise _refused(refusal, "kind")
+    return chosen
+
+
+def check(raw_name: str | None, content: bytes, kind: str | None, rules: AttachmentRules | None = None) -> Upload:
+    """A file a case may carry, or the reason it may not (nothing is stored either way). The
+    kind is checked against `rules` when the caller knows the case's procedure; otherwise (an
+    upload to an existing case, whose procedure `add` reads) when it is stored."""
+    kind = _kind(kind, rules) if rules is not None else (kind or "").strip()
     filename = clean_filename(raw_name)
     limit = max_mb()
     if len(content) > limit * MB:
@@ -111,10 +127,10 @@ def check(raw_name: str | None, content: bytes, kind: str | None) -> Upload:
     return Upload(filename=filename, kind=kind, media_type=found.media_type, content=content)
 
 
-def read(stream: IO[bytes], raw_name: str | None, kind: str | None) -> Upload:
+def read(stream: IO[bytes], raw_name: str | None, kind: str | None, rules: AttachmentRules | None = None) -> Upload:
     """Read an uploaded stream (at most one byte past the limit) and check it."""
     content = stream.read(max_mb() * MB + 1)
-    return check(raw_name, content, kind)
+    return check(raw_name, content, kind, rules)
 
 
 # ----- storing ------------------------------------------------------------------------------------
@@ -127,10 +143,13 @@ def _history_text(upload: Upload, personal: bool) -> str:
 
 
 def store(sql: FastSql, handle: Session | RawTx, instance_id: int, uploads: list[Upload], username: str,
-          step: tuple[str, str | None, str | None], now: datetime) -> list[int]:
+          step: tuple[str, str | None, str | None], now: datetime,
+          rules: AttachmentRules = DEFAULT_RULES) -> list[int]:
     """Write the files, their bytes and one history row each inside the caller's transaction
-    (the registration's own, or an upload's); refuses (Invalid) past the per-case count.
+    (the registration's own, or an upload's); refuses (Invalid) a kind not of the procedure's
+    `rules` and past the per-case count, before anything is written.
     `step` is (bpmn id or START/CASE, task id, step name)."""
+    uploads = [dataclasses.replace(u, kind=_kind(u.kind, rules, step[0] == START)) for u in uploads]
     if sql.postgresql:
         sql.rows(handle, LOCK_CASE, {"id": instance_id})  # concurrent uploads count one after another
     limit = max_per_case()
@@ -140,7 +159,7 @@ def store(sql: FastSql, handle: Session | RawTx, instance_id: int, uploads: list
     bpmn_id, task_id, task_name = step
     ids = []
     for upload in uploads:
-        personal = bpmn_id == START or upload.kind in PERSONAL_KINDS
+        personal = rules.personal(upload.kind, at_registration=bpmn_id == START)
         new_id = int(sql.rows(handle, NEW_ATTACHMENT, {
             "instance_id": instance_id, "task_bpmn_id": bpmn_id, "task_id": task_id, "kind": upload.kind,
             "filename": upload.filename, "media_type": upload.media_type, "size": upload.size,
@@ -155,13 +174,14 @@ def store(sql: FastSql, handle: Session | RawTx, instance_id: int, uploads: list
     return ids
 
 
-def at_registration(sql: FastSql, uploads: list[Upload], username: str
+def at_registration(sql: FastSql, uploads: list[Upload], username: str, process_key: str | None = None
                     ) -> Callable[[RawTx, dict[str, Any]], None]:
     """What Runtime.start runs inside the registration's transaction: the case and its letters
     are committed together, or neither is."""
+    rules = rules_of(process_key)
 
     def write(tx: RawTx, result: dict[str, Any]) -> None:
-        store(sql, tx, int(result["id"]), uploads, username, (START, None, "登记"), clock.now())
+        store(sql, tx, int(result["id"]), uploads, username, (START, None, "登记"), clock.now(), rules)
 
     return write
 
@@ -188,7 +208,8 @@ def add(db: Database, actor: Actor, instance_id: int, uploads: list[Upload],
         elif not policy.may_attach(actor, inst, [(t.candidate_groups, t.assignee) for t in tasks]):
             raise Forbidden("您无权为此案件上传附件")
         step = (mine[0].bpmn_id, mine[0].id, mine[0].name) if mine else (CASE, None, None)
-        return store(db.sql, session, inst.id, uploads, actor.username, step, clock.now())
+        return store(db.sql, session, inst.id, uploads, actor.username, step, clock.now(),
+                     rules_of(inst.process_key))
 
 
 # ----- reading ------------------------------------------------------------------------------------

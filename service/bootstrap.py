@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service import deadlines, links, notices, procedure, script_context, search_keys
+from service import deadlines, ledger_scripts, links, notices, procedure, script_context, search_keys
 from service.config import Settings
 from service.deploy import check_diagram, deploy
 from service.engine import install_helpers
@@ -33,6 +33,7 @@ def install_procedures(procedures: Any = None, organisation: Any = None) -> proc
     install_helpers({"notify": notices.notify, "notify_open": notices.notify_open,
                      "group_keys": script_context.group_keys, "days_overdue": deadlines.days_overdue,
                      "start_linked": links.start_linked, "procedure_exists": links.procedure_exists,
+                     "ledger_rows": ledger_scripts.ledger_rows,
                      **registry.helper_namespaces(deadlines.bound_helpers)})
     return registry
 

@@ -148,6 +148,9 @@ def _validated_text(key: str, spec: SettingSpec, raw: Any) -> str:
         raise _refuse(key, f"至少 {least} 个字")
     if len(value) > most:
         raise _refuse(key, f"不能超过 {most} 个字（现为 {len(value)} 个字）")
+    problem = spec.check(value) if spec.check is not None else None
+    if problem:
+        raise _refuse(key, problem)
     return value
 
 

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
 from service.errors import Invalid, NotFound
+from service.form_kinds import CHOICES, choices_keyword, clean_rich_text, coerce_checklist
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS_DIR = Path(os.environ.get("GOVFLOW_FORMS_DIR", ROOT / "forms"))
@@ -129,14 +130,14 @@ def _past(validator: Any, enabled: Any, instance: Any, schema: dict[str, Any]) -
         return
 
 
-_FormValidator = validators.extend(Draft202012Validator, {"x-past": _past})
+_FormValidator = validators.extend(Draft202012Validator, {"x-past": _past, CHOICES: choices_keyword})
 
 
 def _message(error: ValidationError) -> str:
     kind, value = error.validator, error.validator_value
     if kind == "format" and isinstance(error.cause, IdNumberError):
         return f"{error.schema.get('title') or '身份证号码'}{error.cause}"
-    if kind == "x-past":
+    if kind in ("x-past", CHOICES):
         return error.message
     messages = {
         "required": "此项为必填项",
@@ -187,7 +188,7 @@ def _row_index(path: str) -> int:
 
 # Which error of a field is shown when it has several (lower first): a missing or mistyped
 # value before its format, its format before lengths and ranges.
-_KEYWORD_RANK = {"required": 0, "type": 1, "enum": 2, "const": 2, "format": 3, "x-past": 4, "minLength": 5,
+_KEYWORD_RANK = {"required": 0, "type": 1, "enum": 2, "const": 2, CHOICES: 2, "format": 3, "x-past": 4, "minLength": 5,
                  "maxLength": 5, "pattern": 6, "minimum": 7, "maximum": 7, "minItems": 7, "maxItems": 7,
                  "additionalProperties": 8}
 
@@ -223,7 +224,9 @@ class Form:
         return [{"field": f, "message": found[f]} for f in fields]
 
     def normalise(self, data: dict[str, Any]) -> None:
-        """Values stored in one spelling, changed in place: 公民身份号码 with an upper-case X."""
+        """Values stored in one spelling, changed in place: 公民身份号码 with an upper-case X, rich
+        text as the sanitiser leaves it (validate cleans it before checking, too)."""
+        clean_rich_text(self.schema, data)
         for name, prop in self.schema.get("properties", {}).items():
             value = data.get(name)
             if isinstance(prop, dict) and prop.get("format") == "cn-id-number" and isinstance(value, str):
@@ -235,6 +238,8 @@ class Form:
         `extra` (a procedure's rule beyond the schema) runs too, on the fields that passed the
         schema, so that its errors come in the same answer; a field keeps its schema error.
         The caller's dict is normalised in place (see `normalise`)."""
+        if isinstance(data, dict):
+            clean_rich_text(self.schema, data)  # what is checked and stored is the sanitised HTML
         errors = self.errors(data)
         if not isinstance(data, dict):
             raise Invalid("表单填写有误，请检查标出的字段", errors)
@@ -354,6 +359,8 @@ def coerce(schema: dict[str, Any], raw: dict[str, list[str]]) -> dict[str, Any]:
     marker or any row leaves the field out, like any other empty field."""
     out: dict[str, Any] = {}
     for name, prop in schema.get("properties", {}).items():
+        if coerce_checklist(schema, name, raw, out):  # `<name>-<key>` radios and their comments
+            continue
         if is_rows(prop):
             rows = [coerce(prop["items"], row) for row in posted_rows(name, prop["items"], raw)]
             if rows or name in raw or any(is_row_field(name, key) for key in raw):

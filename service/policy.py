@@ -7,6 +7,8 @@ names it a reader."""
 
 from __future__ import annotations
 
+import re
+from fnmatch import fnmatchcase
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
@@ -28,14 +30,17 @@ def _known(process_key: str | None) -> Procedure | None:
 
 
 def may_start(actor: Actor, process_key: str) -> bool:
-    """Closed by default: a procedure's declared starters (or, if it says so, anyone logged in);
-    a diagram no procedure declares can be started by the administrator only."""
+    """Closed by default: a procedure's declared starters — its groups and the groups matching its
+    patterns (or, if it says so, anyone logged in); a diagram no procedure declares can be started
+    by the administrator only."""
     if actor.is_admin:
         return True
     declared = _known(process_key)
     if declared is None:
         return False
-    return declared.starters.anyone or bool(actor.groups & declared.starters.groups)
+    starters = declared.starters
+    return starters.anyone or bool(actor.groups & starters.groups) \
+        or any(fnmatchcase(g, p) for p in starters.patterns for g in actor.groups)
 
 
 def require_start(actor: Actor, process_key: str) -> None:
@@ -108,7 +113,14 @@ def may_reassign_to(process_key: str, bpmn_id: str | None, current: list[str] | 
     if declared is None:
         return False
     allowed = declared.reassign_to.get(bpmn_id or "", declared.reassign_to.get("*", ()))
-    return any(group.startswith(a) if a.endswith("_") else group == a for a in allowed)
+    return any(_allows(a, group) for a in allowed)
+
+
+def _allows(entry: str, group: str) -> bool:
+    """A `reassign_to` entry: "^<regex>" (the whole key matches), "<prefix>_" or a group key."""
+    if entry.startswith("^"):
+        return re.fullmatch(entry[1:], group) is not None
+    return group.startswith(entry) if entry.endswith("_") else group == entry
 
 
 def reassign_targets(process_key: str, bpmn_id: str | None, current: list[str] | str,
@@ -321,6 +333,12 @@ def may_open_attachment(actor: Actor, inst: Instance, personal: bool) -> bool:
     return not personal or may_see_personal(actor, inst)
 
 
+def may_publish_attachment(inst: Instance, personal: bool) -> bool:
+    """A file of a case on a public site (the caller found it published): anyone, unless it may hold personal data."""
+    declared = _known(inst.process_key)
+    return declared is not None and (not personal or declared.personal is None)
+
+
 # ----- one's own notice choices (新待办 by SMS / e-mail) ------------------------------------------
 
 
@@ -381,3 +399,18 @@ def require_own_delegation(actor: Actor, delegator: str) -> None:
     """A delegation is revoked by the one who made it only."""
     if delegator != actor.username:
         raise Forbidden("只能撤销自己设定的委托")
+
+
+# ----- 停权 (membership suspensions) --------------------------------------------------------------
+
+
+def suspendable(group: str) -> bool:
+    """Whether the administrator may suspend members of `group`: some installed procedure declares
+    it suspendable (never the platform's `admin` group: the office would lock itself out)."""
+    return group != ADMIN_GROUP and any(fnmatchcase(group, p) for d in procedure.registry() for p in d.suspendable)
+
+
+def require_suspensions(actor: Actor) -> None:
+    """Suspending, restoring and their record are the administrator's alone (by own membership)."""
+    if not actor.is_admin:
+        raise Forbidden("只有系统管理员可以停权或恢复权限")

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from service.attachment_rules import DEFAULT as DEFAULT_ATTACHMENTS
+from service.attachment_rules import AttachmentRules
+
 FieldErrors = list[dict[str, str]]
 # (form data, the task's data before this step, every group key) → Chinese field errors
 Validator = Callable[[dict[str, Any], dict[str, Any], set[str]], FieldErrors]
+# (validated form data, the case data before this step ({} for the start), the acting user's own
+# groups) → keys the step adds to what was submitted (kept in the workflow data and the history's
+# data_after); may raise service.errors.Invalid (422, nothing written). See service/runtime/derive.py.
+Deriver = Callable[[dict[str, Any], dict[str, Any], frozenset[str]], dict[str, Any]]
 Masker = Callable[[str | None], str | None]
 
 
@@ -42,6 +49,9 @@ class Starters:
     refusal: str = "您无权发起此流程"
     hint: str = ""  # a line shown above the start form
     path: str | None = None  # an extra, readable URL of the start page, e.g. /petitions/new
+    # fnmatch patterns of group keys whose members may start too (a family of groups, e.g. every
+    # county's web admins); read by service.policy.may_start only.
+    patterns: tuple[str, ...] = ()
 
 
 ANY_LOGGED_IN_USER = Starters(anyone=True)
@@ -104,10 +114,22 @@ class SettingSpec:
     unit: str = "天"
     minimum: int | None = None
     maximum: int | None = None
+    # A text setting's own format rule (e.g. `栏目=金额` pairs): the Chinese error, or None if the
+    # (trimmed) value reads; applied wherever settings are validated (service/config_store.py).
+    check: Callable[[str], str | None] | None = field(default=None, compare=False)
 
     @property
     def is_text(self) -> bool:
         return isinstance(self.default, str)
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A page of the procedure in the top navigation (e.g. 稿件列表), shown to those `may` lets in."""
+
+    label: str
+    endpoint: str  # the Flask endpoint of one of the procedure's blueprints
+    may: Callable[[Any], bool]  # actor → whether the entry is shown (the page asks the same rule)
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,12 @@ class Procedure:
     # Script helpers, reachable in the diagram as `<key>.<name>(...)` so names cannot collide.
     helpers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     validators: Mapping[str, Validator] = field(default_factory=dict)  # bpmn_id (or "start") → rule beyond the JSON Schema
+    # bpmn_id (or "start") → the keys that step adds once its form and validator passed (e.g. the
+    # groups a case goes to, from who registers it); linked and scheduled starts derive as SYSTEM.
+    derive: Mapping[str, Deriver] = field(default_factory=dict)
+    # 停权: fnmatch patterns of the groups whose members the administrator may suspend (and restore);
+    # a suspended member's Actor lacks that group (service/suspensions.py).
+    suspendable: tuple[str, ...] = ()
     notice_kinds: Mapping[str, str] = field(default_factory=dict)  # kind → 中文名 of the notices its scripts raise
     deadline_notices: frozenset[str] = frozenset()  # kinds sent once per deadline and recipient
     notice_text: Callable[[str, dict[str, Any], dict[str, str], Any], str | None] | None = None
@@ -167,6 +195,11 @@ class Procedure:
     # Papers the office prints for a case (信访登记表, 交办单, …; service/documents.py: Document),
     # each with its template, when it is offered and whether it gets a per-year document number.
     documents: tuple[Any, ...] = ()
+    # Its pages in the top navigation (service/web/layout.py, base.html).
+    nav: tuple[NavLink, ...] = ()
+    # 附件: the kinds its files have, which are personal data, what registration offers
+    # (service/attachment_rules.py; the default is a case file holding a citizen's letter).
+    attachments: AttachmentRules = DEFAULT_ATTACHMENTS
 
     def setting_key(self, local: str) -> str:
         return f"{self.key}.{local}"

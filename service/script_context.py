@@ -1,5 +1,6 @@
 """What a running engine step lends its diagram's scripts beyond the case data: the keys of the
-groups that exist now (`group_keys(prefix)`, e.g. a screening round's reporting departments).
+groups that exist now (`group_keys(prefix)`, e.g. a screening round's reporting departments) and
+the database the step runs on, for helpers that read committed tables (`ledger_rows`).
 
 The runtime provides the source around each engine run (service/runtime/step.py `_run`), as it
 provides the outbox of `notify`; this module imports nothing of the runtime, so the script
@@ -10,20 +11,29 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 GroupSource = Callable[[], Iterable[str]]
 
 _groups: contextvars.ContextVar[GroupSource | None] = contextvars.ContextVar("govflow_group_keys", default=None)
+_database: contextvars.ContextVar[Any] = contextvars.ContextVar("govflow_script_database", default=None)
 
 
 @contextmanager
-def providing(source: GroupSource) -> Iterator[None]:
-    """Let the scripts run inside this block read the group keys from `source`."""
-    token = _groups.set(source)
+def providing(source: GroupSource, database: Any = None) -> Iterator[None]:
+    """Let the scripts run inside this block read the group keys from `source` (and, through
+    helpers, the committed tables of `database`)."""
+    token, db_token = _groups.set(source), _database.set(database)
     try:
         yield
     finally:
         _groups.reset(token)
+        _database.reset(db_token)
+
+
+def database() -> Any:
+    """The database of the step running now (None outside a step)."""
+    return _database.get()
 
 
 def group_keys(prefix: str = "") -> list[str]:

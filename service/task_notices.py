@@ -24,6 +24,7 @@ from service.store import statements as stmt
 from service.store.db import RawTx
 from service.store.models import Notice, User
 from service.store.preference_models import CHANNELS, NoticeChannel
+from service.store.suspension_models import SUSPENDED_NOW_SQL
 
 if TYPE_CHECKING:
     from service.store.fastsql import FastSql
@@ -39,14 +40,15 @@ NEW_TASK_NOTICE = stmt.insert(Notice, {
 }, defaulted=("id",))
 
 # The deliveries of new-task notices just written: from the (few) people who opted in, to those
-# of them the notice reaches (its user, or a member of its group), active, with an address.
+# of them the notice reaches (its user, or a member of its group whose membership is not
+# suspended now: 停权, service/suspensions.py), active, with an address.
 _ADDRESS = "CASE c.channel WHEN 'sms' THEN u.phone ELSE u.email END"
+_MEMBER = ("EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.group_key = n.recipient_group "
+           f"AND NOT {SUSPENDED_NOW_SQL.format(username='u.username', group='g.group_key')})")
 _DELIVERIES = (
     "INSERT INTO deliveries (notice_id, channel, address, state, attempts) "
     f"SELECT n.id, c.channel, {_ADDRESS}, 'pending', 0 "
-    "FROM notice_channels c JOIN users u ON u.id = c.user_id JOIN notices n ON "
-    "(n.recipient_user = u.username OR EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id "
-    "AND g.group_key = n.recipient_group)) "
+    f"FROM notice_channels c JOIN users u ON u.id = c.user_id JOIN notices n ON (n.recipient_user = u.username OR {_MEMBER}) "
     f"WHERE u.active AND COALESCE({_ADDRESS}, '') <> '' AND "
     "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notice_id = n.id) AND "
 )
@@ -57,8 +59,7 @@ NOTICE_DELIVERIES = _DELIVERIES + "n.id = :notice_id"
 _PG_DELIVERIES = (
     "INSERT INTO deliveries (notice_id, channel, address, state, attempts) "
     f"SELECT n.id, c.channel, {_ADDRESS}, 'pending', 0 "
-    "FROM n JOIN users u ON (n.recipient_user = u.username OR EXISTS (SELECT 1 FROM user_groups g "
-    "WHERE g.user_id = u.id AND g.group_key = n.recipient_group)) JOIN notice_channels c ON c.user_id = u.id "
+    f"FROM n JOIN users u ON (n.recipient_user = u.username OR {_MEMBER}) JOIN notice_channels c ON c.user_id = u.id "
     f"WHERE u.active AND COALESCE({_ADDRESS}, '') <> ''"
 )
 _HEAD, _, _VALUES = NEW_TASK_NOTICE.partition(" VALUES ")

@@ -1,5 +1,6 @@
 """转办: whoever holds a task (its claimer, or a member of its groups while it is unclaimed) hands
-it to a colleague, another active member of one of the task's own groups, with an optional note.
+it to a colleague, another active member of one of the task's own groups (a membership suspended
+by 停权 does not count: service/suspensions.py), with an optional note.
 One transaction: the task's assignee, a history row 「转办 给 …」, the unit's 签收回执 if it had
 none yet, and a notice to the new holder."""
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import clock, policy, receipts, task_notices
+from service import clock, policy, receipts, suspensions, task_notices
 from service.actors import Actor
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.store.db import Database
@@ -26,23 +27,24 @@ def _groups(task: HumanTask) -> list[str]:
 
 
 def colleagues(session: Session, task: HumanTask, actor: Actor) -> list[dict[str, Any]]:
-    """The people this task may be handed to (the 转办 picker): active members of its groups,
-    without the actor and its present holder, each with the groups they share with the task."""
+    """The people this task may be handed to (the 转办 picker): active members of its groups
+    (memberships suspended now left out), without the actor and its present holder, each with the
+    groups they share with the task. One query for the members."""
     groups = _groups(task)
     if not groups:
         return []
     names = {g.key: g.name for g in session.scalars(select(Group).where(Group.key.in_(groups)))}
-    found: dict[str, dict[str, Any]] = {}
-    for user, group in session.execute(
-            select(User, UserGroup.group_key).join(UserGroup, UserGroup.user_id == User.id)
-            .where(UserGroup.group_key.in_(groups), User.active.is_(True)).order_by(User.username)):
-        groups_of = {g.key for g in user.groups}
-        if policy.transfer_refusal(actor, task.candidate_groups, task.assignee, user.username, groups_of,
-                                   True) is not None:
-            continue
-        item = found.setdefault(user.username, {"username": user.username, "name": user.name, "groups": []})
-        item["groups"].append(names.get(group, group))
-    return sorted(found.values(), key=lambda u: (u["name"], u["username"]))
+    shared: dict[str, tuple[str, list[str]]] = {}
+    for username, name, group in session.execute(
+            select(User.username, User.name, UserGroup.group_key).join(UserGroup, UserGroup.user_id == User.id)
+            .where(UserGroup.group_key.in_(groups), User.active.is_(True),
+                   suspensions.held(User.username, UserGroup.group_key))
+            .order_by(User.username, UserGroup.group_key)):
+        shared.setdefault(username, (name, []))[1].append(group)
+    found = [{"username": username, "name": name, "groups": [names.get(g, g) for g in held]}
+             for username, (name, held) in shared.items()
+             if policy.transfer_refusal(actor, task.candidate_groups, task.assignee, username, set(held), True) is None]
+    return sorted(found, key=lambda u: (u["name"], u["username"]))
 
 
 def transfer(db: Database, task_id: str, to: Any, note: Any, actor: Actor) -> dict[str, Any]:
@@ -70,8 +72,13 @@ def transfer(db: Database, task_id: str, to: Any, note: Any, actor: Actor) -> di
         target = session.scalars(select(User).where(User.username == to)).first()
         if target is None:
             raise Invalid("转办对象不存在", [{"field": "to", "message": f"用户 {to} 不存在"}])
+        held = suspensions.memberships(session, [target.username]).get(target.username, frozenset())
         refusal = policy.transfer_refusal(actor, task.candidate_groups, task.assignee, target.username,
-                                          {g.key for g in target.groups}, bool(target.active))
+                                          held, bool(target.active))
+        if refusal is not None and held != frozenset(target.group_keys) \
+                and policy.transfer_refusal(actor, task.candidate_groups, task.assignee, target.username,
+                                            frozenset(target.group_keys), bool(target.active)) is None:
+            refusal = f"{target.name}（{target.username}）在本任务办理组的权限已被停用（停权），不能接收转办"
         if refusal is not None:
             raise Invalid(refusal, [{"field": "to", "message": refusal}])
         before = task.assignee

@@ -34,11 +34,22 @@ def runtime(api: ApiClient) -> Any:
 
 
 def run_due(api: ApiClient, moment: str) -> int:
-    """The scheduler's poll at `moment`: starts the rounds whose moment has come."""
+    """The scheduler's poll at `moment`: starts the rounds whose moment has come; returns how many
+    screening rounds it started (other procedures' rounds, e.g. 网站稿件月度统计, start too)."""
+    from sqlalchemy import func, select
+
     from service import schedule
+    from service.store.models import Instance
+
+    def screening() -> int:
+        with api.app.extensions["govflow"].db.read() as session:
+            return int(session.scalar(select(func.count(Instance.id)).where(
+                Instance.process_key.in_((MONTHLY, DAILY)))) or 0)
 
     pin_clock(at(moment))
-    return schedule.run_due(runtime(api))
+    before = screening()
+    schedule.run_due(runtime(api))
+    return screening() - before
 
 
 def fire(api: ApiClient, moment: str) -> int:

@@ -112,22 +112,31 @@ def test_pages_and_api_agree_on_who_may_start_and_message_every_procedure(page_a
     with db.read() as session:
         actors = {u.username: actor_for(u) for u in session.query(User)}
     registry = procedure.registry()
-    months, days = iter(range(1, 13)), iter(range(4, 29))
+    # one fresh period per user (the sample is drawn for every demo user, allowed or not)
+    months = iter(f"{y}-{m:02d}" for y in (2027, 2028) for m in range(1, 13))
+    days = iter(f"2027-{m:02d}-{d:02d}" for m in (1, 2) for d in range(4, 29))
+    stats_months = iter(f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13))  # past months only
     samples: dict[str, Any] = {
         "petition": PETITION,
         # a round's period starts once: a fresh one for every start (callables give fresh data)
-        "dispute_screening_monthly": lambda: {"period": f"2027-{next(months):02d}"},
-        "dispute_screening_daily": lambda: {"period": f"2027-01-{next(days):02d}", "important_period": "测试时期"},
+        "dispute_screening_monthly": lambda: {"period": next(months)},
+        "dispute_screening_daily": lambda: {"period": next(days), "important_period": "测试时期"},
+        "article_stats_monthly": lambda: {"period": next(stats_months)},
         "dispute_case": {"parties": "张三、李四", "type": "邻里纠纷", "place": "临翔区", "summary": "相邻通道争议",
                          "risk": "一般"},
     }
+    # an article's column depends on who registers it: a county web admin's goes to the county column
+    article = {"title": "测试稿件", "column": "人大要闻", "department": "dept_fgw",
+               "received_at": "2026-12-01T09:00:00+08:00", "body": "<p>正文</p>"}
+    by_user = {"article_publication": lambda username: {**article, "column": "县(区)人大"}
+               if username.startswith("lx") else article}
     waiting = None
     for declared in registry:
         for username, actor in sorted(actors.items()):
             allowed = policy.may_start(actor, declared.key)
             page = _page_start_status(page_app, username, declared.key)
             assert (page == 200) == allowed, (username, declared.key, page)
-            sample = samples.get(declared.key, {})
+            sample = by_user[declared.key](username) if declared.key in by_user else samples.get(declared.key, {})
             r = api.post(username, "/api/v1/instances", json={"process": declared.key,
                                                               "data": sample() if callable(sample) else sample})
             assert (r.status_code == 201) == allowed, (username, declared.key, r.get_json())

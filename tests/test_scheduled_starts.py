@@ -260,11 +260,14 @@ def test_three_nodes_catching_up_start_each_month_of_the_real_screening_round_on
         node.join(timeout=60)
     assert [r[0] for r in reports] == ["ok", "ok", "ok"], reports
     assert [r[2] for r in reports] == [[], [], []]
-    assert sum(r[1] for r in reports) == 3, reports
+    # three months of the screening round and of 网站稿件月度统计 (the other monthly round of workflows/)
+    assert sum(r[1] for r in reports) == 6, reports
     app = make_app(pg_url)
     try:
         assert cases(app, "dispute_screening_monthly") == [
             (f"PC-{m}", f"dispute_screening_monthly:{m}", "system") for m in ("2026-10", "2026-11", "2026-12")]
+        assert sorted(cases(app, "article_stats_monthly")) == [
+            (f"TJ-{m}", f"article_stats_monthly:{m}", "system") for m in ("2026-10", "2026-11", "2026-12")]
         with app.extensions["govflow"].db.read() as session:
             per_round = dict(session.execute(
                 select(Instance.business_key, func.count(HumanTask.id)).join(HumanTask, HumanTask.instance_id == Instance.id)

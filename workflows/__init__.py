@@ -4,13 +4,15 @@ and the demo organisation. service/bootstrap.py installs them; nothing else impo
 from __future__ import annotations
 
 from service.procedure import Procedure
-from workflows import dispute_case, dispute_rounds, organisation, petition
+from workflows import article, article_stats, dispute_case, dispute_rounds, organisation, petition
 
 PROCEDURES: tuple[Procedure, ...] = (
     petition.PROCEDURE,
     dispute_rounds.MONTHLY,
     dispute_rounds.DAILY,
     dispute_case.PROCEDURE,
+    article.PROCEDURE,
+    article_stats.ROUND,
 )
 
 ORGANISATION = organisation.DEMO

@@ -15,7 +15,7 @@ from service import clock, config_store
 from service import procedure as procedures
 from service.deadlines import ladder_at, ladder_settings
 from service.procedure import Numbering, PersonalData, Procedure, SettingSpec, Starters
-from workflows import dispute_register, ladder_texts
+from workflows import dispute_register, ladder_texts, organisation
 from workflows.personal_masks import mask_names
 
 PROCESS_KEY = "dispute_case"
@@ -23,8 +23,9 @@ OWN_GROUP = "zzb"  # 机关综治办: registers, assigns, reports upward and vis
 LEADERS = frozenset({"leadership", "secretary_general", "office_leader"})
 EMERGENCY_PROCESS = "emergency_response"
 
-# 分流指派: a department of this level or a county-level congress (属地管理 / 分级负责 / 归口管理).
-HANDLING_PREFIXES = ("dept_", "county_")
+# 分流指派: a department of this level or a county-level congress (属地管理 / 分级负责 / 归口管理),
+# never a role inside a county (its web admin, its leader).
+UNITS = f"^{organisation.UNIT_PATTERN}"
 HEADLINE_CHARS = 30
 
 FieldErrors = list[dict[str, str]]
@@ -59,7 +60,7 @@ def _unit_errors(field: str, group: Any, group_keys: set[str], label: str) -> Fi
         return []
     if group not in group_keys:
         return [{"field": field, "message": f"{label} {group} 不存在"}]
-    if not str(group).startswith(HANDLING_PREFIXES):
+    if not organisation.is_unit(str(group)):
         return [{"field": field, "message": f"{label}须为本级有关部门或县（区）人大常委会"}]
     return []
 
@@ -178,7 +179,7 @@ PROCEDURE = Procedure(
         "closed_at": "办结时间",
     },
     # 改派: the handling steps go to another department or county; 综治办's steps stay with it.
-    reassign_to={"handle": HANDLING_PREFIXES, "explain": HANDLING_PREFIXES},
+    reassign_to={"handle": (UNITS,), "explain": (UNITS,)},
     receipts=frozenset({"handle"}),  # 签收回执: the handling unit's receipt of the assignment
     title_keys=("subject", "summary"),
     relations={"source": "排查发现", "emergency": "转突发事件"},

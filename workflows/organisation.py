@@ -3,7 +3,35 @@ user in each. Every demo user's password is `govflow-demo`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A unit of the office (a 委室 `dept_*`, or a county-level congress `county_<x>`) as opposed to a
+# role inside a county (its web admin `county_<x>_web`, its reviewing leader `county_<x>_leader`).
+DEPARTMENT_PREFIX = "dept_"
+COUNTY_PREFIX = "county_"
+COUNTY_ROLES = ("_web", "_leader")
+# The keys of units (a regex, fullmatch): what the unit pickers of the forms (`x-group-pattern`) and
+# the 改派 rules (`reassign_to` entries starting with "^") offer. A county role has a further "_".
+UNIT_PATTERN = "(dept|county)_[a-z0-9]+"
+
+
+def county_of(group_key: str) -> str | None:
+    """The county unit a county role belongs to (`county_linxiang_web` → `county_linxiang`)."""
+    if group_key.startswith(COUNTY_PREFIX):
+        for role in COUNTY_ROLES:
+            if group_key.endswith(role) and len(group_key) > len(COUNTY_PREFIX) + len(role):
+                return group_key[: -len(role)]
+    return None
+
+
+def is_unit(group_key: str) -> bool:
+    """A department or a county congress: what handles cases, reports and is counted."""
+    return re.fullmatch(UNIT_PATTERN, group_key) is not None
+
+
+def is_county(group_key: str) -> bool:
+    return is_unit(group_key) and group_key.startswith(COUNTY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -28,6 +56,10 @@ DEMO = Organisation(
         "zzb": "机关综治办",
         "emergency_group": "应急领导小组",
         "web_admin": "网站管理员",
+        "county_linxiang_web": "临翔区人大网站管理员",
+        "county_linxiang_leader": "临翔区人大分管领导",
+        "county_fengqing_web": "凤庆县人大网站管理员",
+        "county_fengqing_leader": "凤庆县人大分管领导",
     },
     users=[
         ("admin", "系统管理员", ["admin"]),
@@ -42,6 +74,8 @@ DEMO = Organisation(
         ("linxiang1", "临翔区人大常委会", ["county_linxiang"]),
         ("zzb1", "机关综治办", ["zzb"]),
         ("web1", "网站管理员", ["web_admin"]),
+        ("lxweb1", "临翔区人大网站管理员", ["county_linxiang_web"]),
+        ("lxld1", "临翔区人大分管领导", ["county_linxiang_leader"]),
     ],
     password="govflow-demo",
 )

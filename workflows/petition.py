@@ -20,7 +20,7 @@ from service.procedure import (
     SettingSpec,
     Starters,
 )
-from workflows import ladder_texts, petition_documents, petition_report
+from workflows import ladder_texts, organisation, petition_documents, petition_report
 from workflows.personal_masks import mask_address, mask_id, mask_name, mask_phone  # noqa: F401 - re-exported
 
 PROCESS_KEY = "petition"
@@ -43,6 +43,7 @@ OWN_OFFICE_NAME = "信访科"
 LEGAL_GROUP = "dept_jsw"
 # Routes whose handling unit is picked in 归纳分类, and the group-key prefix it must have.
 CHOSEN_GROUP_PREFIX: dict[str, str] = {"dept": "dept_", "county": "county_"}
+UNITS = f"^{organisation.UNIT_PATTERN}"  # 改派 of the handling steps: a unit, never a county's role
 
 
 
@@ -107,7 +108,7 @@ def validate_classify(form: dict[str, Any], instance: dict[str, Any], group_keys
         return [{"field": "handling_group", "message": f"请选择办理单位（{kind}）"}]
     if group not in group_keys:
         return [{"field": "handling_group", "message": f"办理单位 {group} 不存在"}]
-    if not str(group).startswith(prefix):
+    if not str(group).startswith(prefix) or not organisation.is_unit(str(group)):
         return [{"field": "handling_group", "message": f"该分流方式的办理单位须为{kind}"}]
     return []
 
@@ -306,7 +307,7 @@ PROCEDURE = Procedure(
         form_key="petition_review_request"),),
     # 改派: the handling steps go to another department or county (or stay with their unit); the
     # approvals and 信访科's own steps stay with their own group (to another of its members only).
-    reassign_to={"handle": ("dept_", "county_"), "explain": ("dept_", "county_")},
+    reassign_to={"handle": (UNITS,), "explain": (UNITS,)},
     # 退回信访科: 信访科 sees at 归纳分类 who sent the case back, why and when.
     step_notes={"classify": ("办理单位退回", ("returned_group", "return_reason", "returned_at"))},
     receipts=frozenset({"handle"}),  # 签收回执: the handling unit's receipt of the 交办

@@ -29,6 +29,7 @@ from service.engine.events import waits_for_message
 from service.engine.taskdata import collect_output
 from service.errors import Conflict, DuplicatePeriod, EngineFailure, Forbidden, Invalid, NotFound
 from service.links import MAX_DEPTH
+from service.runtime.derive import START, derive_keys
 from service.runtime.step import Before, CaseRef, StaleCase, StepMachinery, _check_keys, _json
 from service.store import statements as stmt
 from service.store.db import RawTx
@@ -55,7 +56,7 @@ class Commands(StepMachinery):
             with self.db.raw(begin=False) as session:
                 if idempotency_key is not None:
                     self._refuse_duplicate(session, idempotency_key)
-                prepared = self._prepare_start(session, process_key, data)
+                prepared = self._prepare_start(session, process_key, data, actor.groups)
                 session.begin()
                 result, case, wf = self._start_in(session, prepared, actor, now, idempotency_key, depth=0)
                 if then is not None:
@@ -74,14 +75,17 @@ class Commands(StepMachinery):
             raise DuplicatePeriod(f"该周期的案件已经发起（{found[0][1]}），不能重复发起",
                                   [{"field": "period", "message": idempotency_key, "id": found[0][0]}])
 
-    def _prepare_start(self, session: RawTx, process_key: str, data: dict[str, Any]) -> tuple[Any, ...]:
-        """The definition to start and the validated data (read before the write lock is taken)."""
+    def _prepare_start(self, session: RawTx, process_key: str, data: dict[str, Any],
+                       actor_groups: frozenset[str]) -> tuple[Any, ...]:
+        """The definition to start and the validated data with the keys the procedure derives from
+        the starting user's groups (read before the write lock is taken)."""
         found = self.sql.rows(session, stmt.LATEST_DEFINITION, {"key": process_key})
         if not found:
             raise NotFound(f"流程 {process_key} 未部署")
         definition_id = int(found[0][0])
         model = self._model(definition_id)
-        return process_key, definition_id, model, self._validate(model.start_form_key, data, "start", process_key, {})
+        valid = self._validate(model.start_form_key, data, "start", process_key, {})
+        return process_key, definition_id, model, derive_keys(process_key, START, valid, {}, actor_groups)
 
     def _start_in(self, session: RawTx, prepared: tuple[Any, ...], actor: Actor, now: datetime,
                   idempotency_key: str | None, depth: int) -> tuple[dict[str, Any], CaseRef, BpmnWorkflow]:
@@ -146,7 +150,7 @@ class Commands(StepMachinery):
                 raise Invalid(f"关联流程“{target}”尚未部署，无法发起关联案件，未做任何更改",
                               [{"field": "", "message": f"请先部署流程 {target}"}])
             data = {**item["data"], item["id_key"]: case.id} if item.get("id_key") else item["data"]
-            prepared = self._prepare_start(session, target, data)  # type: ignore[arg-type]
+            prepared = self._prepare_start(session, target, data, SYSTEM.groups)  # type: ignore[arg-type]
             _result, linked, _wf = self._start_in(session, prepared, SYSTEM, now, None, depth + 1)  # type: ignore[arg-type]
             self.sql.run(session, stmt.NEW_LINK, {"from_id": case.id, "to_id": linked.id,
                                                   "relation": item["relation"], "now": self.sql.when(now)})
@@ -198,6 +202,9 @@ class Commands(StepMachinery):
                     raise Conflict("该任务已不在待办状态")
                 before = dict(task.data)  # the task's own data: what this step decides on
                 data = self._validate(form_key, data, bpmn_id, case.process_key, before)
+                behalf = policy.acting_for(actor, candidate_groups, assignee)  # 委托: done in whose name
+                # derived from the groups of whose step it is: the delegator's when acting for them
+                data = derive_keys(case.process_key, bpmn_id, data, before, behalf.groups if behalf else actor.groups)
                 rows_before = self._before(case.process_key, wf)
                 rows_before.ready.discard(task_id)  # closed below, with its own guarded update
 
@@ -210,7 +217,6 @@ class Commands(StepMachinery):
                 step = self._step(case, wf, now, rows_before)
                 step.closed.append(task_id)
                 changed = {k: before.get(k) for k in data}
-                behalf = policy.acting_for(actor, candidate_groups, assignee)  # 委托: done in whose name
                 self._finish(step, actor.username, "complete", task_bpmn_id=bpmn_id, task_name=name,
                              task_id=task_id, data_before=_json(changed), data_after=_json(data),
                              comment=str(data.get("comment")) if data.get("comment") else None,

@@ -242,7 +242,7 @@ class StepMachinery:
         """Run an engine action to the next wait; returns the notices its scripts raised (those
         of `notify_open` addressed, now that the step ended, to the groups of the open tasks)."""
         try:
-            with notices.collecting() as outbox, script_context.providing(lambda: self.group_keys(fresh=True)):
+            with notices.collecting() as outbox, script_context.providing(lambda: self.group_keys(fresh=True), self.db):
                 action()
                 wf.do_engine_steps()
                 # A timer found due at the end of the steps readies its branch: run that too.

@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     from service.web.settings_admin import settings_admin, settings_api
     from service.web.starts import starts
     from service.web.supervision_pages import supervision_pages
+    from service.web.suspension_pages import suspension_pages
 
     csrf.exempt(api)
     csrf.exempt(attachment_api)
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(preference_pages)  # 通知方式 (/me/notifications); nested in it its /api/v1 (CSRF-exempt)
     app.register_blueprint(document_pages)  # 打印: print views and PDFs, nested in it their /api/v1 (CSRF-exempt)
     app.register_blueprint(collaboration)  # 常用意见, 批量签收, 转办; nested in it their /api/v1 (CSRF-exempt)
+    app.register_blueprint(suspension_pages)  # 停权: /admin/suspensions, nested in it /api/v1/admin/suspensions (CSRF-exempt)
     _procedure_routes(app)
     _error_handlers(app)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app, g, jsonify, request
 
-from service import auth, delegations, submissions
+from service import auth, delegations, submissions, suspensions
 from service.actors import Actor
 from service.errors import BadRequest, Unauthorized
 from service.web.context import services
@@ -48,8 +48,10 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer ") or not header[7:].strip():
             raise Unauthorized("缺少访问令牌（Authorization: Bearer …）")
-        # 委托: the delegations held now, read on every request (never cached: a revocation is at once)
-        g.actor = delegations.attach(services().db, actor_for_token(header[7:].strip()))
+        # 委托: the delegations held now, and 停权: the suspended memberships, read on every request
+        # (never cached with the token: a revocation or a suspension counts at once)
+        db = services().db
+        g.actor = suspensions.restrict(db, delegations.attach(db, actor_for_token(header[7:].strip())))
         return view(*args, **kwargs)
 
     return wrapped

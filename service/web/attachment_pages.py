@@ -16,10 +16,12 @@ from flask import Blueprint, Request, Response, current_app, flash, jsonify, red
 from flask_login import login_required
 
 from service import attachments, queries
+from service.attachment_rules import AttachmentRules
 from service.attachment_types import ALLOWED_TEXT, BY_EXTENSION
 from service.attachments import Upload
-from service.errors import Forbidden, Invalid, NotFound
+from service.errors import Forbidden, GovFlowError, Invalid, NotFound
 from service.store.attachment_models import Attachment
+from service.store.models import Instance
 from service.web.api_support import api_actor, once, token_required
 from service.web.context import services
 from service.web.form_tokens import submit_once
@@ -65,6 +67,8 @@ def _too_large_text() -> str:
 @attachment_pages.errorhandler(413)
 def _page_413(_exc: Any) -> Any:
     """The body was refused unread (the form with it): back to the case, saying why."""
+    if request.accept_mimetypes.best == "application/json":  # the editor's image upload
+        return jsonify({"error": "too_large", "message": _too_large_text(), "details": []}), 413
     flash(_too_large_text(), "error")
     return redirect(url_for("cases.instance_page", instance_id=(request.view_args or {}).get("instance_id", 0)))
 
@@ -77,27 +81,32 @@ def _api_413(_exc: Any) -> Any:
 # ----- reading the posted files ----------------------------------------------------------------------
 
 
-def posted_uploads(field: str, kind: str | None) -> list[Upload]:
-    """The files of a multipart field, each checked (a refused one raises: nothing is stored)."""
+def posted_uploads(field: str, kind: str | None, rules: AttachmentRules | None = None) -> list[Upload]:
+    """The files of a multipart field, each checked (a refused one raises: nothing is stored).
+    Without `rules` (an upload to an existing case) the kind is checked against the case's
+    procedure when the files are stored."""
     files = [f for f in request.files.getlist(field) if f and (f.filename or "").strip()]
     if len(files) > attachments.MAX_FILES_PER_REQUEST:
         raise Invalid(f"一次最多上传 {attachments.MAX_FILES_PER_REQUEST} 个文件")
-    return [attachments.read(f.stream, f.filename, kind) for f in files]
+    return [attachments.read(f.stream, f.filename, kind, rules) for f in files]
 
 
-def registration_uploads() -> list[Upload]:
-    """The start form's files (field `attachments`, kind `attachment_kind`)."""
-    kind = request.form.get("attachment_kind") or attachments.START_KINDS[0]
-    if kind not in attachments.START_KINDS:
-        raise Invalid(f"登记时的附件类别应为：{'、'.join(attachments.START_KINDS)}")
-    return posted_uploads("attachments", kind)
+def registration_uploads(process: str | None = None) -> list[Upload]:
+    """The start form's files (field `attachments`, kind `attachment_kind`: one the procedure's
+    registration offers)."""
+    rules = attachments.rules_of(process)
+    kind = request.form.get("attachment_kind") or rules.start_kinds[0]
+    refusal = rules.kind_refusal(kind, at_registration=True)
+    if refusal is not None:
+        raise Invalid(refusal, [{"field": "attachment_kind", "message": refusal}])
+    return posted_uploads("attachments", kind, rules)
 
 
-def at_registration(uploads: list[Upload]) -> Any:
+def at_registration(uploads: list[Upload], process: str | None = None) -> Any:
     """The hook Runtime.start runs in the registration's transaction (None without files)."""
     if not uploads:
         return None
-    return attachments.at_registration(services().db.sql, uploads, current_actor().username)
+    return attachments.at_registration(services().db.sql, uploads, current_actor().username, process)
 
 
 # ----- pages -----------------------------------------------------------------------------------------
@@ -109,6 +118,8 @@ def at_registration(uploads: list[Upload]) -> Any:
 def upload(instance_id: int) -> Any:
     """A file added on the case page or on a task's page (`task_id`); refused ones are flashed."""
     task_id = request.form.get("task_id") or None
+    if request.accept_mimetypes.best == "application/json":
+        return _upload_for_editor(instance_id, task_id)
     target = back(url_for("cases.instance_page", instance_id=instance_id))
 
     def add() -> tuple[str, str]:
@@ -121,6 +132,33 @@ def upload(instance_id: int) -> Any:
     except (Invalid, attachments.TooLarge) as exc:
         flash(f"附件未上传：{exc.message}", "error")
         return redirect(target)
+
+
+IMAGE_ONLY = "只能插入 JPG、PNG 图片"
+
+
+def _upload_for_editor(instance_id: int, task_id: str | None) -> Any:
+    """The same upload answered in JSON, for a rich-text editor's image button (static/richtext.js,
+    `Accept: application/json`): 201 with each file's id and the `src` the article uses. A
+    picture posted without a kind gets its procedure's image kind."""
+    try:
+        kind = request.form.get("kind") or _image_kind(instance_id)
+        uploads = posted_uploads("file", kind)
+        if not uploads or any(not u.media_type.startswith("image/") for u in uploads):
+            raise Invalid(IMAGE_ONLY)
+        ids = attachments.add(services().db, current_actor(), instance_id, uploads, task_id)
+    except GovFlowError as exc:
+        return jsonify(exc.to_json()), exc.status
+    files = [{"id": i, "filename": u.filename, "src": f"/site/files/{i}"} for i, u in zip(ids, uploads, strict=True)]
+    return jsonify({"files": files}), 201
+
+
+def _image_kind(instance_id: int) -> str:
+    """The case's procedure's kind of pictures (the kind is checked again when stored, after the
+    case's visibility: a case one may not see answers 404 either way)."""
+    with services().db.read() as session:
+        inst = session.get(Instance, instance_id)
+        return attachments.rules_of(inst.process_key if inst is not None else None).image_kind
 
 
 def _disposition(filename: str) -> str:
@@ -181,24 +219,27 @@ def attachment_panel(instance_id: int, task_id: str | None = None) -> dict[str, 
         items = attachments.listing(session, actor, inst)
         may_upload = attachments.may_upload(session, actor, inst, task_id)
         names = user_names(session)
+        rules = attachments.rules_of(inst.process_key)
     for item in items:
         item["uploader_name"] = names.get(item["uploaded_by"], item["uploaded_by"])
         item["size_text"] = attachments.size_text(item["size"])
         item["url"] = url_for("attachments.download", attachment_id=item["id"]) if item["may_download"] else None
     return {
         "instance_id": instance_id, "task_id": task_id, "files": items, "may_upload": may_upload,
-        "kinds": attachments.KINDS, "default_kind": "答复草稿" if task_id else "其他",
+        "kinds": rules.kinds, "default_kind": rules.task_kind if task_id else rules.default_kind,
         "action": url_for("attachments.upload", instance_id=instance_id),
         **upload_limits(),
     }
 
 
 @attachment_pages.app_template_global()
-def upload_limits() -> dict[str, Any]:
-    """The limits the upload inputs state (and the browser's file picker filters by)."""
+def upload_limits(process: str | None = None) -> dict[str, Any]:
+    """The limits the upload inputs state (and the browser's file picker filters by), and what a
+    procedure's registration form offers (_attachment_inputs.html)."""
+    rules = attachments.rules_of(process)
     return {"max_mb": attachments.max_mb(), "max_files": attachments.MAX_FILES_PER_REQUEST,
             "allowed": ALLOWED_TEXT, "accept": ",".join(sorted(BY_EXTENSION)),
-            "start_kinds": attachments.START_KINDS}
+            "start_kinds": rules.start_kinds, "start_label": rules.start_label, "start_hint": rules.start_hint}
 
 
 # ----- JSON API --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from service.web.context import services
 from service.web.dates import fmt_dt
 from service.web.form_rows import summary as rows_summary
 from service.web.form_rows import table as rows_table
+from service.web.kind_values import folded, kind_labels, kind_row, merge_kind_labels
 
 # Keys every case has whatever its procedure (a procedure labels its own computed keys).
 COMPUTED_LABELS = {"business_key": "统一编号", "due_at": "办结期限", "handling_group": "办理单位"}
@@ -47,6 +48,7 @@ def _form_labels(schema: dict[str, Any]) -> dict[str, Any]:
     enums: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
     rows: dict[str, dict[str, Any]] = {}
+    pickers: list[str] = []
     for name, prop in schema.get("properties", {}).items():
         titles[name] = str(prop.get("title", name))
         if is_rows(prop):  # an array of objects: its items' own labels, for the table of its rows
@@ -54,9 +56,12 @@ def _form_labels(schema: dict[str, Any]) -> dict[str, Any]:
             rows[name] = {**own, "order": list(own["titles"])}
         if prop.get("format"):
             formats[name] = prop["format"]
+        if "x-group-prefix" in prop:  # a group picker: its value is a group key
+            pickers.append(name)
         for value, title in zip(prop.get("enum", []), prop.get("x-enum-titles", []), strict=False):
             enums.setdefault(name, {})[str(value)] = str(title)
-    return {"titles": titles, "enums": enums, "formats": formats, "rows": rows}
+    return {"titles": titles, "enums": enums, "formats": formats, "rows": rows, "pickers": pickers,
+            **kind_labels(schema)}
 
 
 def labels_for(definition: Definition) -> dict[str, Any]:
@@ -75,10 +80,14 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     formats: dict[str, str] = {}
     rows: dict[str, dict[str, Any]] = {}
     per_form: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, Any] = {}  # rich-text names and checklists (kind_values.py)
+    pickers: set[str] = set()  # fields any form picks a group for (shown by the group's name)
     for key in dict.fromkeys(keys):
         if not forms.exists(key):
             continue
         own = per_form[key] = _form_labels(forms.get(key).schema)
+        merge_kind_labels(kinds, own)
+        pickers.update(own["pickers"])
         for name, title in own["titles"].items():
             titles.setdefault(name, title)
         for name, fmt in own["formats"].items():
@@ -102,7 +111,8 @@ def labels_for(definition: Definition) -> dict[str, Any]:
         nested[f"{rule.name}_data"] = messages[rule.name] = {**own, "order": list(own["titles"])}
     order = list(titles)
     result: dict[str, Any] = {"titles": titles, "enums": enums, "formats": formats, "order": order, "steps": {},
-                              "nested": nested, "messages": messages, "rows": rows}
+                              "nested": nested, "messages": messages, "rows": rows,
+                              "pickers": frozenset(pickers), **kinds}
     for bpmn_id, key in step_forms.items():
         own = per_form.get(key)
         if own is None:
@@ -114,13 +124,16 @@ def labels_for(definition: Definition) -> dict[str, Any]:
             "order": list(own["titles"]) + [k for k in order if k not in own["titles"]],
             "nested": nested,
             "rows": {**rows, **own["rows"]},
+            "pickers": frozenset(pickers),
+            "rich": own["rich"] + [n for n in kinds.get("rich", []) if n not in own["rich"]],
+            "checklists": {**kinds.get("checklists", {}), **own["checklists"]},
         }
     _label_cache[cache_key] = result
     return result
 
 
 def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[str, str]) -> str:
-    if value is None or value == "" or value == []:
+    if value is None or value == "" or value == [] or value == {}:  # an empty object reads as nothing, not "{}"
         return "—"
     if isinstance(value, bool):
         return "是" if value else "否"
@@ -129,8 +142,9 @@ def _display(name: str, value: Any, labels: dict[str, Any], group_names: dict[st
         return enum[str(value)]
     if name.endswith("group") and isinstance(value, str):
         return group_names.get(value, value)
-    if name.endswith("_by") and isinstance(value, str) and value in group_names:
-        return group_names[value]  # a unit that did something (e.g. the department that reported)
+    if (name.endswith("_by") or name in labels.get("pickers", ())) and isinstance(value, str) \
+            and value in group_names:
+        return group_names[value]  # a unit that did something (the department that reported) or was picked
     if name.endswith("groups") and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "、".join(group_names.get(v, v) for v in value)  # e.g. a round's reporting units
     fmt = labels["formats"].get(name)
@@ -151,7 +165,7 @@ def _table(name: str, value: list[Any], labels: dict[str, Any], group_names: dic
     sub = labels.get("rows", {}).get(name)
     if sub is None:
         sub = {"titles": labels["titles"], "enums": labels["enums"], "formats": labels["formats"],
-               "order": labels["order"], "rows": labels.get("rows", {})}
+               "order": labels["order"], "rows": labels.get("rows", {}), "pickers": labels.get("pickers", ())}
     return rows_table(value, sub["titles"], sub["order"],
                            lambda key, cell: _display(key, cell, sub, group_names))
 
@@ -165,11 +179,15 @@ def data_rows(data: dict[str, Any] | None, labels: dict[str, Any], group_names: 
         return []
     order = {name: i for i, name in enumerate(labels["order"])}
     nested = labels.get("nested", {})
-    skipped = set(skip)
+    skipped = set(skip) | folded(labels, data)
     rows = []
     for name in sorted(data, key=lambda k: (order.get(k, len(order)), k)):
         value = data[name]
         if name in skipped or value is None or value == "" or name.startswith("_") or name not in labels["titles"]:
+            continue
+        special = kind_row(name, value, data, labels)  # rich text, a checklist and its comments
+        if special is not None:
+            rows.append({"name": name, "label": labels["titles"][name], "table": None, **special})
             continue
         if name in nested and isinstance(value, dict):
             parts = data_rows(value, nested[name], group_names)

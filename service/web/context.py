@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
-from service import delegations
+from service import delegations, suspensions
 from service.auth import actor_for
 from service.bootstrap import Services
 from service.store.models import User
@@ -21,9 +21,11 @@ class LoginUser:
         self.id = user.id
         self.username = user.username
         self.name = user.name
-        self.groups = user.group_keys
-        # loaded on every request (Flask-Login's user loader): a revoked delegation stops at once
-        self.actor = delegations.attach(services().db, actor_for(user))
+        # loaded on every request (Flask-Login's user loader): a revoked delegation stops at once,
+        # and a suspended membership (停权) is gone from the actor's groups at once
+        db = services().db
+        self.actor = suspensions.restrict(db, delegations.attach(db, actor_for(user)))
+        self.groups = sorted(self.actor.groups)
         self.is_authenticated = True
         self.is_active = user.active
         self.is_anonymous = False

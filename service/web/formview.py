@@ -5,6 +5,7 @@ and the errors of a refused submission placed next to their fields.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import request
@@ -14,6 +15,7 @@ from service import clock, queries
 from service.errors import Invalid
 from service.forms import Form, is_rows
 from service.web.form_rows import describe as describe_rows
+from service.web.form_widgets import describe_kind, with_upload
 
 # Conditionally required fields that stay visible when not required (free comments).
 ALWAYS_VISIBLE = frozenset({"comment"})
@@ -62,10 +64,17 @@ def _describe(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, 
             "maxlength": prop.get("maxLength"),
             "options": [],
         }
-        if "x-group-prefix" in prop:
+        kind_widget = describe_kind(schema, name, prop, values, paths)  # rich text, checklist, setting choices
+        if kind_widget is not None:
+            field.update(kind_widget)
+        elif "x-group-prefix" in prop:
             prefixes = tuple(prop["x-group-prefix"])
             field["widget"] = "select"
-            field["options"] = [(row["key"], row["name"]) for row in group_rows if row["key"].startswith(prefixes)]
+            # `x-group-pattern` (a regex the whole key matches) narrows a family to some of its keys
+            # (the units of a family, not the roles inside them)
+            pattern = prop.get("x-group-pattern")
+            field["options"] = [(row["key"], row["name"]) for row in group_rows if row["key"].startswith(prefixes)
+                                and (not pattern or re.fullmatch(pattern, row["key"]))]
         elif "enum" in prop:
             titles = prop.get("x-enum-titles") or prop["enum"]
             field["widget"] = "select"
@@ -96,18 +105,21 @@ def _describe(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, 
             field["widget"] = "textarea"
         else:
             field["widget"] = "text"
-        field["wide"] = field["widget"] in ("textarea", "checkboxes", "rows", "unsupported")
+        field["wide"] = field["widget"] in ("textarea", "checkboxes", "rows", "unsupported", "richtext", "checklist")
         fields.append(field)
     return fields
 
 
-def initial_values(form: Form) -> dict[str, Any]:
-    """Defaults for a fresh form: schema defaults; required dates default to now/today."""
+def initial_values(form: Form, case_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults for a fresh form: schema defaults; required dates default to now/today; a field
+    with `"x-prefill": true` starts from the case's current value (an article's body to edit)."""
     now = clock.now()
     required = set(form.schema.get("required", []))
     values: dict[str, Any] = {}
     for name, prop in form.schema.get("properties", {}).items():
-        if "default" in prop:
+        if prop.get("x-prefill") is True and case_data and case_data.get(name) not in (None, ""):
+            values[name] = case_data[name]
+        elif "default" in prop:
             values[name] = prop["default"]
         elif name in required and prop.get("format") == "date-time":
             values[name] = now.strftime("%Y-%m-%dT%H:%M")
@@ -143,12 +155,17 @@ def _error_map(exc: Invalid) -> tuple[dict[str, str], list[str], dict[str, str]]
 
 
 def form_context(form: Form | None, values: dict[str, Any], exc: Invalid | None,
-                 session: Session) -> dict[str, Any]:
-    """What a form template needs: the fields, the if/then rules and the errors to show."""
+                 session: Session, case_id: int | None = None, task_id: str | None = None) -> dict[str, Any]:
+    """What a form template needs: the fields, the if/then rules and the errors to show.
+    `case_id`/`task_id`: the page's case exists (a task page), so rich text may upload images."""
     errors, general, paths = _error_map(exc) if exc else ({}, [], {})
     if form is None:
         return {"form": None, "fields": [], "rules": [], "form_errors": general}
     fields = form_fields(form, values, errors, queries.groups(session), paths)
+    with_upload(fields, case_id, task_id)
+    for field in fields:  # a task page's 预览 names its case: the preview may show what this form does not hold
+        if field.get("preview_url") and case_id is not None:
+            field["preview_url"] = f"{field['preview_url']}?case={case_id}"
     known = {f["name"] for f in fields}
     general += [f"{name}：{msg}" for name, msg in errors.items() if name not in known]
     return {"form": form, "fields": fields, "rules": conditions(form.schema), "form_errors": general,

@@ -141,8 +141,8 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, exc: Invali
         is_open = row.state == "open"
         ctx = case_context(session, row.instance_id) if is_open else {}
         if values is None:
-            values = initial_values(form) if form else {}
-        ctx.update(form_context(form, values, exc, session))
+            values = initial_values(form, (ctx.get("case") or {}).get("data")) if form else {}
+        ctx.update(form_context(form, values, exc, session, case_id=row.instance_id, task_id=row.id))
         ctx["step_notes"] = notes_for(session, row.process_key, row.bpmn_id, ctx.get("case"))
     return render_template(
         "task.html", task=task, is_open=is_open,

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, url_for
 from flask_login import current_user
 
-from service import clock, notices, policy
+from service import clock, notices, policy, procedure
 from service.actors import Actor
 from service.web.context import services
 from service.web.dates import due_state, fmt_dt
@@ -57,6 +57,7 @@ def _layout() -> dict[str, Any]:
         is_admin=actor.is_admin,
         is_supervisor=policy.is_supervisor(actor),
         calendar_url=_calendar_url() if actor.is_admin else None,
+        procedure_links=_procedure_links(actor),
         unread_notices=unread,
         virtual_now=clock.now() if clock.is_virtual() else None,
     )
@@ -68,6 +69,15 @@ def _start_links(actor: Actor) -> list[dict[str, str]]:
     return [{"label": p.starters.label if p.starters.label != "发起" else f"发起{p.name}",
              "url": p.starters.path or url_for("starts.new_instance", process=p.key), "key": p.key}
             for p in policy.startable(actor)]
+
+
+def _procedure_links(actor: Actor) -> list[dict[str, str]]:
+    """The procedures' own pages (`Procedure.nav`) this user may open, in declaration order."""
+    from flask import current_app
+
+    return [{"label": link.label, "url": url_for(link.endpoint), "area": link.endpoint.split(".")[0] + "."}
+            for p in procedure.registry() for link in p.nav
+            if link.endpoint in current_app.view_functions and link.may(actor)]
 
 
 def _calendar_url() -> str | None:

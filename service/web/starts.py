@@ -51,13 +51,13 @@ def new_instance(process: str) -> Any:
     schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
     try:
-        uploads = registration_uploads()  # checked before anything is registered
+        uploads = registration_uploads(process)  # checked before anything is registered
     except GovFlowError as exc:  # a refused file (type, size): the form again, nothing registered
         return _render_start(process, submitted_values(), Invalid(f"附件未通过检查：{exc.message}"), exc.status)
 
     def register() -> tuple[str, str]:
         # the case and its files in one transaction: both are committed, or neither
-        result = svc.runtime.start(process, data, actor, then=at_registration(uploads))
+        result = svc.runtime.start(process, data, actor, then=at_registration(uploads, process))
         return url_for("cases.instance_page", instance_id=result["id"]), f"已登记，编号 {result['business_key']}"
 
     try:
