@@ -52,6 +52,8 @@ class Starters:
     # fnmatch patterns of group keys whose members may start too (a family of groups, e.g. every
     # county's web admins); read by service.policy.may_start only.
     patterns: tuple[str, ...] = ()
+    # Shown on every page as a big red button too (e.g. 报告突发事件), not only in the menu.
+    prominent: bool = False
 
 
 ANY_LOGGED_IN_USER = Starters(anyone=True)

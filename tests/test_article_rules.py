@@ -82,6 +82,7 @@ def test_a_classified_document_is_refused_and_nothing_is_stored(app: Any, api: A
     before = counts(app)
     r = register(api, classified=True)
     assert r.status_code == 422
+    assert r.get_json()["message"] == "标密文件不得上传"  # the answer itself, not only a field's
     assert errors(r)["classified"] == "标密文件不得上传"
     assert counts(app) == before
     # and the next article takes the very next number

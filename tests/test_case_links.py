@@ -1,10 +1,12 @@
 """Linked starts and relations between cases: 重复信访 (a second running petition of the same
-petitioner) and 集体访 (five people or more start an emergency case, once that procedure exists),
-both shown on the two cases, in lists and in the inbox; a linked start to a procedure that is
-not deployed is refused with a Chinese error and writes nothing."""
+petitioner) and 集体访 (five people or more start an emergency case — the real 突发事件应急处置 —, none
+while that procedure is not installed), both shown on the two cases, in lists and in the inbox; a
+linked start to a procedure that is declared but not deployed is refused with a Chinese error and
+writes nothing."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import PETITION, ApiClient
 
-STUB = Path(__file__).resolve().parent / "bpmn" / "emergency_stub.bpmn"
+BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
 
 
 def _start(api: ApiClient, **changes: Any) -> dict[str, Any]:
@@ -55,22 +57,19 @@ def test_duplicate_petition_is_marked_in_the_inbox_and_on_the_case(page_app: Any
 
 
 @pytest.fixture
-def emergency_installed(app: Any) -> Iterator[None]:
-    """A stand-in emergency procedure declared and deployed (the real one is not built yet)."""
+def emergency_missing(app: Any) -> Iterator[None]:
+    """The system as it was before the emergency procedure was installed (its diagram may stay
+    deployed: `procedure_exists` asks the installed procedures)."""
     from service import procedure
-    from service.bootstrap import deploy_bytes, install_procedures
-    from service.procedure import ANY_LOGGED_IN_USER, Numbering, Procedure
+    from service.bootstrap import install_procedures
 
     before = procedure.registry()
-    stub = Procedure("emergency_response", "突发事件应急处置", Numbering("YJ", 4), starters=ANY_LOGGED_IN_USER,
-                     owners=frozenset({"zzb"}))
-    install_procedures([*before, stub], before.organisation)
-    deploy_bytes(app.extensions["govflow"].runtime, STUB.read_bytes(), "emergency_stub.bpmn", "admin")
+    install_procedures([p for p in before if p.key != "emergency_response"], before.organisation)
     yield
     install_procedures(list(before), before.organisation)
 
 
-def test_collective_petition_starts_a_linked_emergency_case(api: ApiClient, emergency_installed: None) -> None:
+def test_collective_petition_starts_a_linked_emergency_case(api: ApiClient) -> None:
     petition = _start(api, people_count=6, channel="来访")
     links = api.instance("xfk1", petition["id"])["links"]
     assert [(link["relation"], link["process"]) for link in links] == [("emergency", "emergency_response")]
@@ -90,29 +89,41 @@ def test_collective_petition_starts_a_linked_emergency_case(api: ApiClient, emer
     assert api.instance("xfk1", small["id"])["links"] == []
 
 
-def test_collective_petition_without_the_emergency_procedure_starts_no_case(api: ApiClient) -> None:
-    petition = _start(api, people_count=8, channel="来访")
-    assert api.instance("xfk1", petition["id"])["links"] == []
-
-
-def test_linked_start_of_an_undeployed_procedure_is_refused_and_writes_nothing(app: Any) -> None:
-    """Declared but not deployed: the petition is not registered, its number not used."""
-    from service import procedure
-    from service.bootstrap import install_procedures
-    from service.procedure import Numbering, Procedure
+def test_collective_petition_without_the_emergency_procedure_starts_no_case(api: ApiClient,
+                                                                           emergency_missing: None) -> None:
     from service.store.models import Instance
 
-    api = ApiClient(app)
-    before = procedure.registry()
-    install_procedures([*before, Procedure("emergency_response", "突发事件应急处置", Numbering("YJ", 4))],
-                       before.organisation)
+    petition = _start(api, people_count=8, channel="来访")
+    assert api.instance("xfk1", petition["id"])["links"] == []
+    with api.app.extensions["govflow"].db.read() as session:
+        assert [i.process_key for i in session.query(Instance)] == ["petition"]
+
+
+def test_linked_start_of_an_undeployed_procedure_is_refused_and_writes_nothing(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Declared but not deployed (every diagram of bpmn/ but the emergency's): the petition is not
+    registered, its number not used."""
+    from conftest import make_app
+
+    from service import procedure
+    from service.store.models import Instance
+
+    diagrams = tmp_path / "bpmn"
+    diagrams.mkdir()
+    for path in BPMN_DIR.glob("*.bpmn"):
+        if path.name != "emergency_response.bpmn":
+            shutil.copy(path, diagrams / path.name)
+    monkeypatch.setenv("GOVFLOW_BPMN_DIR", str(diagrams))
+    app = make_app(db_url)
     try:
+        assert procedure.get("emergency_response") is not None  # declared, installed
+        api = ApiClient(app)
         r = api.post("xfk1", "/api/v1/instances",
                      json={"process": "petition", "data": {**PETITION, "people_count": 6}})
+        assert r.status_code == 422, r.get_json()
+        assert "尚未部署" in r.get_json()["message"] and "emergency_response" in r.get_json()["message"]
+        with app.extensions["govflow"].db.read() as session:
+            assert session.query(Instance).count() == 0
+        assert _start(api)["business_key"] == "XF-2026-000001"  # the refused start took no number
     finally:
-        install_procedures(list(before), before.organisation)
-    assert r.status_code == 422, r.get_json()
-    assert "尚未部署" in r.get_json()["message"] and "emergency_response" in r.get_json()["message"]
-    with app.extensions["govflow"].db.read() as session:
-        assert session.query(Instance).count() == 0
-    assert _start(api)["business_key"] == "XF-2026-000001"  # the refused start took no number
+        app.extensions["govflow"].db.dispose()

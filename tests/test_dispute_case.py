@@ -2,14 +2,14 @@
 统一编号 JF-<year>-<4 digits>, gap-free; 分流指派 to one department; 30 days from registration on
 the legal calendar; the petition's 督办 ladder (same mechanism, same texts but for the noun, sent
 once per deadline also when the case comes back to 调处); 报告市维稳办 beside 调处 for 重大 disputes
-only, and the case closes only once it is done; 督查回访 不满意 → 调处 again; 升级 to an emergency
-case only once that procedure exists; the parties masked outside 综治办, the leaders and the unit."""
+only, and the case closes only once it is done; 督查回访 不满意 → 调处 again; 升级 starts an emergency
+case, once (refused while that procedure is not installed); the parties masked outside 综治办, the
+leaders and the unit."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +18,6 @@ from sqlalchemy import select
 
 from service import calendar, clock
 from service.store.models import Notice
-
-STUB = Path(__file__).resolve().parent / "bpmn" / "emergency_stub.bpmn"
 
 CASE = {
     "parties": "张三、李四",
@@ -85,17 +83,13 @@ def kinds(api: ApiClient, iid: int) -> list[tuple[str, str | None]]:
 
 
 @pytest.fixture
-def emergency_installed(app: Any) -> Iterator[None]:
-    """A stand-in emergency procedure declared and deployed (the real one is not built yet)."""
+def emergency_missing(app: Any) -> Iterator[None]:
+    """The system as it was before the emergency procedure was installed."""
     from service import procedure
-    from service.bootstrap import deploy_bytes, install_procedures
-    from service.procedure import ANY_LOGGED_IN_USER, Numbering, Procedure
+    from service.bootstrap import install_procedures
 
     before = procedure.registry()
-    stub = Procedure("emergency_response", "突发事件应急处置", Numbering("YJ", 4), starters=ANY_LOGGED_IN_USER,
-                     owners=frozenset({"zzb"}))
-    install_procedures([*before, stub], before.organisation)
-    deploy_bytes(app.extensions["govflow"].runtime, STUB.read_bytes(), "emergency_stub.bpmn", "admin")
+    install_procedures([p for p in before if p.key != "emergency_response"], before.organisation)
     yield
     install_procedures(list(before), before.organisation)
 
@@ -329,7 +323,8 @@ def test_ladder_offsets_are_the_shared_settings_with_the_petitions_labels() -> N
 # ---------------------------------------------------------------- 升级为突发事件
 
 
-def test_escalation_is_refused_while_the_emergency_procedure_is_missing(api: ApiClient) -> None:
+def test_escalation_is_refused_while_the_emergency_procedure_is_missing(api: ApiClient,
+                                                                        emergency_missing: None) -> None:
     iid, _key = assigned(api)
     r = api.complete("fgw1", iid, "handle", {**HANDLED, "escalate": True, "people_count": 12})
     assert r.status_code == 422, r.get_json()
@@ -340,8 +335,7 @@ def test_escalation_is_refused_while_the_emergency_procedure_is_missing(api: Api
     assert open_tasks(api, iid) == ["follow_up"]
 
 
-def test_escalation_starts_a_linked_emergency_case_and_the_case_goes_on(api: ApiClient,
-                                                                         emergency_installed: None) -> None:
+def test_escalation_starts_a_linked_emergency_case_and_the_case_goes_on(api: ApiClient) -> None:
     iid, key = assigned(api)
     r = api.complete("fgw1", iid, "handle", {**HANDLED, "escalate": True})
     assert r.status_code == 422 and r.get_json()["details"][0]["field"] == "people_count"

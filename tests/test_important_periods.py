@@ -164,7 +164,7 @@ def test_the_page_adds_and_lists_periods_with_their_working_days(periods_page_ap
     # 13 days; working: 28–30 Sep, 8–9 Oct and the 调休 Saturday 10 Oct (1–7 Oct are 国庆节)
     assert cells[:6] == ["2026年国庆节", "2026-09-28（一）", "2026-10-10（六）", "13", "6", "已结束"]
     headers = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", page)
-    assert headers == ["名称", "开始日期", "结束日期", "天数", "工作日数", "状态", "操作"]
+    assert headers == ["名称", "开始日期", "结束日期", "天数", "工作日数", "状态", "值班安排", "操作"]
     assert "确认删除重要时期「2026年国庆节」" in page
 
 

@@ -124,6 +124,9 @@ def test_pages_and_api_agree_on_who_may_start_and_message_every_procedure(page_a
         "article_stats_monthly": lambda: {"period": next(stats_months)},
         "dispute_case": {"parties": "张三、李四", "type": "邻里纠纷", "place": "临翔区", "summary": "相邻通道争议",
                          "risk": "一般"},
+        "emergency_response": {"type": "其他", "occurred_at": "2026-12-01T09:50:00+08:00",
+                               "discovered_at": "2026-12-01T09:55:00+08:00", "place": "机关大院",
+                               "people_count": 1, "cause": "测试报告"},
     }
     # an article's column depends on who registers it: a county web admin's goes to the county column
     article = {"title": "测试稿件", "column": "人大要闻", "department": "dept_fgw",

@@ -4,7 +4,7 @@ and the demo organisation. service/bootstrap.py installs them; nothing else impo
 from __future__ import annotations
 
 from service.procedure import Procedure
-from workflows import article, article_stats, dispute_case, dispute_rounds, organisation, petition
+from workflows import article, article_stats, dispute_case, dispute_rounds, emergency, organisation, petition
 
 PROCEDURES: tuple[Procedure, ...] = (
     petition.PROCEDURE,
@@ -13,6 +13,7 @@ PROCEDURES: tuple[Procedure, ...] = (
     dispute_case.PROCEDURE,
     article.PROCEDURE,
     article_stats.ROUND,
+    emergency.PROCEDURE,
 )
 
 ORGANISATION = organisation.DEMO

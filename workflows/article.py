@@ -50,8 +50,8 @@ def _column_errors(form: dict[str, Any]) -> FieldErrors:
 def validate_start(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
     """登记: no classified document (第九条), a reprint names its author and source (第六条), the
     column is one of the setting's, the submitting unit is a department or county congress."""
-    if form.get("classified") is True:
-        return [{"field": "classified", "message": "标密文件不得上传"}]
+    if form.get("classified") is True:  # refused outright, whatever else the form says
+        raise Invalid("标密文件不得上传", [{"field": "classified", "message": "标密文件不得上传"}])
     errors = _column_errors(form)
     if form.get("reprint") is True:
         for name in ("author", "source"):

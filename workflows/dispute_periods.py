@@ -17,7 +17,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
-from service import clock, important_periods, policy, schedule
+from service import clock, duty_roster, important_periods, policy, schedule
 from service.actors import Actor
 from service.errors import Invalid, NotFound
 from service.web.api_support import api_actor, json_body, once, token_required
@@ -40,7 +40,8 @@ def within(session: Session) -> list[tuple[date, date, str]]:
 
 
 def _rows(session: Session) -> list[dict[str, Any]]:
-    """The page's rows: each period with its length, its working days and where today stands."""
+    """The page's rows: each period with its length, its working days, where today stands and
+    whether its duty roster is complete."""
     today = clock.now().date()
     rows = []
     for item in important_periods.listed(session):
@@ -48,7 +49,9 @@ def _rows(session: Session) -> list[dict[str, Any]]:
         days, working = important_periods.day_counts(first, last)
         state = "已结束" if last < today else ("未开始" if first > today else "进行中")
         rows.append({**item, "days": days, "working_days": working, "state": state,
-                     "first_weekday": WEEKDAYS[first.weekday()], "last_weekday": WEEKDAYS[last.weekday()]})
+                     "first_weekday": WEEKDAYS[first.weekday()], "last_weekday": WEEKDAYS[last.weekday()],
+                     # 值班安排: whether every day has both shifts with officer and leader (seeds 000–003)
+                     "duty": duty_roster.coverage(session, first, last)})
     return rows
 
 

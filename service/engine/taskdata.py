@@ -17,6 +17,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask, SequentialMultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
@@ -141,6 +142,22 @@ def task_data(task: Task) -> dict[str, Any]:
     return _own(task, activity, _handed(task, activity))
 
 
+def _joined(join: Task) -> dict[str, Any]:
+    """A parallel join waiting for its other branches holds no data yet (SpiffWorkflow merges it
+    when the join fires): what the branches that arrived set is still where the case stands —
+    their data as the join will merge it (the earlier arrivals first, as its run hook does)."""
+    spec = join.task_spec
+    arrived = [t for t in join.workflow.tasks.values() if t.task_spec == spec and t is not join
+               and t.has_state(TaskState.FINISHED_MASK) and not join.is_descendant_of(t) and t.parent is not None]
+    data: dict[str, Any] = {}
+    for task in sorted(arrived, key=lambda t: t.last_state_change):
+        data.update(task.parent.data)
+    if join.parent is not None:
+        data.update(join.parent.data)
+    data.update(join.data)
+    return data
+
+
 def instance_view(wf: BpmnWorkflow) -> dict[str, Any]:
     """The case data as people see it: the data of the tasks where the instance now stands.
 
@@ -160,7 +177,8 @@ def instance_view(wf: BpmnWorkflow) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if not _has_multi_instance(wf):  # most diagrams: the plain merge (this runs on every step)
         for task in sorted(live, key=lambda t: t.last_state_change):
-            data.update(task.data)
+            data.update(_joined(task) if task.state == TaskState.WAITING and isinstance(task.task_spec, UnstructuredJoin)
+                        else task.data)
         if not data and wf.last_task is not None:
             data.update(wf.last_task.data)
         return data

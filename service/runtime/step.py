@@ -36,6 +36,7 @@ from service.engine.live import LiveWorkflows
 from service.engine.taskdata import instance_view
 from service.errors import Conflict, EngineFailure, GovFlowError, Invalid, NotFound
 from service.forms import FormRegistry
+from service.runtime.closed_tasks import close as close_cancelled
 from service.store import statements as stmt
 from service.store.db import Database, RawTx
 from service.store.models import Group, Instance
@@ -365,10 +366,7 @@ class StepMachinery:
         sql, case, before = self.sql, step.case, step.before
         now = sql.when(step.now)
         gone = sorted(before.ready - step.ready.keys())
-        if gone:
-            marks, params = sql.in_list("t", gone)
-            sql.run(session, f"UPDATE human_tasks SET state = 'cancelled', completed_at = :now WHERE id IN ({marks}) "
-                             "AND state = 'open'", {**params, "now": now})
+        close_cancelled(sql, session, step, gone, now)  # closed by the engine: cancelled, in history
         dropped = gone + step.closed
         if dropped:
             marks, params = sql.in_list("t", dropped)

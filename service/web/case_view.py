@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "receipt": "签收回执", "transfer": "转办",  # service/receipts.py, service/transfers.py
     "document": "印发",  # service/documents.py: a numbered paper issued
     "attach": "附件",  # service/attachments.py: 上传附件 …
+    "cancelled": "任务关闭",  # service/runtime/closed_tasks.py: closed by the engine, not done
 }
 
 

@@ -49,6 +49,8 @@ def _describe(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, 
     conditional = {f for rule in conditions(schema) for f in rule["required"]} - required
     fields = []
     for name, prop in schema.get("properties", {}).items():
+        if prop.get("x-hidden") is True:  # set by the system (a linked start), never typed in a page
+            continue
         kind = prop.get("type")
         field: dict[str, Any] = {
             "name": name,

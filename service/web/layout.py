@@ -64,10 +64,11 @@ def _layout() -> dict[str, Any]:
     return ctx
 
 
-def _start_links(actor: Actor) -> list[dict[str, str]]:
+def _start_links(actor: Actor) -> list[dict[str, Any]]:
     """The navigation's start entries: every procedure this user may start (policy), by its label."""
     return [{"label": p.starters.label if p.starters.label != "发起" else f"发起{p.name}",
-             "url": p.starters.path or url_for("starts.new_instance", process=p.key), "key": p.key}
+             "url": p.starters.path or url_for("starts.new_instance", process=p.key), "key": p.key,
+             "prominent": p.starters.prominent}  # also a big red button on every page (base.html)
             for p in policy.startable(actor)]
 
 
