@@ -9,6 +9,7 @@ the period in its header — is the same for every ledger and lives here, naming
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -165,6 +166,27 @@ def as_datetime(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=BEIJING)
     return parse_datetime(str(value))
+
+
+def stored_data(raw: str | None) -> dict[str, Any]:
+    """A history row's stored JSON (data_after) as a dict; anything else (empty, not an object,
+    unreadable) as {} — a builder counts what is there and never fails on an odd row."""
+    try:
+        found = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def stored_moment(value: Any) -> datetime | None:
+    """A stored date-time as an aware Beijing one (SQLite gives it back without its offset);
+    None when empty or unreadable."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_datetime(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def as_date(value: Any) -> date | None:

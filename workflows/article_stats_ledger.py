@@ -17,18 +17,18 @@ gives for that month: what was paid does not change when an article is withdrawn
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store
+from service import config_store
 from service.ledgers import Column, Ledger, Period
+from service.ledgers import stored_data as _data  # one reading of stored rows for every ledger
+from service.ledgers import stored_moment as _when
 from service.procedure import SettingSpec
 from service.store.models import ReadRow
 from workflows.organisation import COUNTY_PREFIX, DEPARTMENT_PREFIX, is_unit
@@ -104,23 +104,6 @@ def rate_of(column: Any, rates: dict[str, Decimal], default: Decimal) -> Decimal
 
 
 # ---- The rows.
-
-def _when(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        return clock.parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _data(raw: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
 
 def unit_order(key: str) -> tuple[int, str]:
     """Departments (委室) first, then the counties, each by key."""

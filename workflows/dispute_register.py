@@ -10,7 +10,6 @@ Drills (演练) are left out. workflows/dispute_case.py declares this ledger
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service import clock
 from service.ledgers import Column, Ledger, Period
+from service.ledgers import stored_data as _data  # one reading of stored rows for every ledger
 from service.store.models import History, HumanTask, Instance
 from workflows.personal_masks import mask_names
 
@@ -28,14 +28,6 @@ READERS = frozenset({"zzb", "leadership", "secretary_general", "office_leader"})
 ASSIGN_TASK = "assign"
 FOLLOW_UP_TASK = "follow_up"
 STATUS_NAMES = {"completed": "已办结", "terminated": "已终止", "error": "异常"}
-
-
-def _data(raw: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def mask_parties(value: Any) -> Any:

@@ -15,7 +15,6 @@ need (the process key, the types) is restated here, not imported.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from service import clock
 from service.ledgers import Column, Ledger, Period
+from service.ledgers import stored_data as _data  # one reading of stored rows for every ledger
+from service.ledgers import stored_moment as _when
 from service.store.models import History, HumanTask, Instance
 
 PROCESS_KEY = "emergency_response"  # = workflows.emergency.PROCEDURE.key
@@ -41,23 +42,6 @@ VERIFY_TASK = "verify"
 DECIDE_TASK = "decide_level"
 END_TASK = "declare_end"
 STATUS_NAMES = {"completed": "已办结", "terminated": "已终止", "error": "异常"}
-
-
-def _data(raw: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        return clock.parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _status_name(inst: Instance, steps: list[str]) -> str:

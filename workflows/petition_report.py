@@ -29,7 +29,6 @@ here, not imported from there (a test checks that the two agree).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +40,8 @@ from sqlalchemy.orm import Session
 
 from service import clock
 from service.ledgers import Column, Ledger, Period, days_between
+from service.ledgers import stored_data as _data  # one reading of stored rows for every ledger
+from service.ledgers import stored_moment as _when
 from service.store.models import History, HumanTask, Instance, Notice
 
 PROCESS_KEY = "petition"  # = workflows.petition.PROCESS_KEY
@@ -62,24 +63,6 @@ RECEIPT_LEAD = timedelta(days=2)
 def _ours() -> tuple[Any, ...]:
     """This procedure's cases, drills (演练) left out of every figure."""
     return (Instance.process_key == PROCESS_KEY, Instance.drill.is_not(True))
-
-
-def _when(value: Any) -> datetime | None:
-    """A stored date-time as an aware Beijing one (SQLite gives it back without its offset)."""
-    if value is None or value == "":
-        return None
-    try:
-        return clock.parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _data(raw: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 @dataclass
