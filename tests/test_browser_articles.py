@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import browser_walk
 import pytest
 from conftest import browser_app, serve
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "govflow-demo"
 TITLE = "市人大常委会召开第十六次会议"
 COLUMN = "人大要闻"
 AUTHOR = "李明"
@@ -35,39 +35,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, str]]:
         yield app, base
 
 
-class Walk:
-    def __init__(self, page: Any, base: str, shots: Path) -> None:
-        self.page, self.base, self.shots, self.n = page, base, shots, 0
-        self.business_key = ""
-
-    def shot(self, name: str, page: Any = None) -> None:
-        self.n += 1
-        (page or self.page).screenshot(path=str(self.shots / f"articles_{self.n:02d}_{name}.png"), full_page=True)
-
-    def login(self, username: str) -> None:
-        from playwright.sync_api import expect
-
-        self.page.context.clear_cookies()
-        self.page.goto(f"{self.base}/login")
-        self.page.fill("#username", username)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button[type=submit]")
-        expect(self.page.locator("h1")).to_have_text("我的待办")
-
-    def open_task(self, task_name: str) -> None:
-        from playwright.sync_api import expect
-
-        self.page.goto(f"{self.base}/tasks")
-        row = self.page.locator(f"tr[data-business-key='{self.business_key}']").filter(has_text=task_name)
-        expect(row).to_have_count(1)
-        row.get_by_role("link", name="办理").click()
-        expect(self.page.locator(".page-head h1")).to_have_text(task_name)
-
-    def submit(self) -> None:
-        from playwright.sync_api import expect
-
-        self.page.click("button:has-text('提交办理')")
-        expect(self.page.locator(".flash-success")).to_contain_text("已办理")
+class Walk(browser_walk.Walk):
+    """The shared walk, plus the article's rich-text editor."""
 
     def editor(self) -> Any:
         from playwright.sync_api import expect
@@ -92,7 +61,7 @@ def test_an_article_is_registered_sent_back_fixed_approved_published_and_read_an
     from playwright.sync_api import expect
 
     _app, base = served
-    walk = Walk(page, base, artifacts_dir)
+    walk = Walk(page, base, artifacts_dir, "articles")
 
     # 登记: web1 fills the register form, the body typed in Quill with one word bold
     walk.login("web1")

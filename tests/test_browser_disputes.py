@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_walk import Walk
 from conftest import ApiClient, browser_app, serve
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "govflow-demo"
 ROUND = "PC-2026-12"
 
 
@@ -24,40 +24,6 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, str]]:
     app = browser_app(tmp_path, "disputes")
     with serve(app) as base:
         yield app, base
-
-
-class Walk:
-    def __init__(self, page: Any, base: str, shots: Path) -> None:
-        self.page, self.base, self.shots, self.n = page, base, shots, 0
-
-    def shot(self, name: str) -> None:
-        self.n += 1
-        self.page.screenshot(path=str(self.shots / f"disputes_{self.n:02d}_{name}.png"), full_page=True)
-
-    def login(self, username: str) -> None:
-        from playwright.sync_api import expect
-
-        self.page.context.clear_cookies()
-        self.page.goto(f"{self.base}/login")
-        self.page.fill("#username", username)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button[type=submit]")
-        expect(self.page.locator("h1")).to_have_text("我的待办")
-
-    def open_task(self, task_name: str) -> None:
-        from playwright.sync_api import expect
-
-        self.page.goto(f"{self.base}/tasks")
-        row = self.page.locator(f"tr[data-business-key='{ROUND}']").filter(has_text=task_name)
-        expect(row).to_have_count(1)
-        row.get_by_role("link", name="办理").click()
-        expect(self.page.locator(".page-head h1")).to_have_text(task_name)
-
-    def submit(self) -> None:
-        from playwright.sync_api import expect
-
-        self.page.click("button:has-text('提交办理')")
-        expect(self.page.locator(".flash-success")).to_contain_text("已办理")
 
 
 def _fill_dispute(page: Any, index: int, parties: str, kind: str, place: str, summary: str, risk: str) -> None:
@@ -79,7 +45,7 @@ def test_a_zero_report_and_two_disputes_reach_the_board_and_become_cases(
     assert started.status_code == 201, started.get_json()
     assert started.get_json()["business_key"] == ROUND
     round_id = started.get_json()["id"]
-    walk = Walk(page, base, artifacts_dir)
+    walk = Walk(page, base, artifacts_dir, "disputes", ROUND)
 
     # 法制工作委员会: 零报告 is a choice of its own
     walk.login("fgw1")

@@ -360,29 +360,21 @@ def test_an_emergency_at_21_30_notifies_the_night_shift_and_at_10_00_the_day_shi
 
 def test_migration_0016_upgrades_a_0015_database_and_downgrades(db_url: str) -> None:
     """`govflow init` on a database of the previous version: Database.migrate brings it to 0016."""
-    from alembic import command
-    from alembic.config import Config
+    from migration_steps import move_to
     from sqlalchemy import inspect
 
-    from service.store.db import MIGRATIONS_DIR, Database
+    from service.store.db import Database
 
     db = Database(db_url)
     try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0015")
+        move_to(db, db_url, "0015")
         assert "duty_shifts" not in inspect(db.engine).get_table_names()
         db.migrate()
         inspector = inspect(db.engine)
         assert "duty_shifts" in inspector.get_table_names()
         unique = inspector.get_unique_constraints("duty_shifts")
         assert [u["column_names"] for u in unique] == [["day", "kind"]]
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0015")
+        move_to(db, db_url, "0015", down=True)
         assert "duty_shifts" not in inspect(db.engine).get_table_names()
     finally:
         db.dispose()

@@ -191,29 +191,21 @@ def test_the_admin_page_lists_members_suspends_with_a_reason_and_shows_the_recor
 
 def test_migration_0015_upgrades_a_0014_database_and_downgrades(db_url: str) -> None:
     """`govflow init` on a database of the previous version: Database.migrate brings it to 0015."""
-    from alembic import command
-    from alembic.config import Config
+    from migration_steps import move_to
     from sqlalchemy import inspect
 
-    from service.store.db import MIGRATIONS_DIR, Database
+    from service.store.db import Database
 
     db = Database(db_url)
     try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0014")
+        move_to(db, db_url, "0014")
         assert "membership_suspensions" not in inspect(db.engine).get_table_names()
         db.migrate()
         inspector = inspect(db.engine)
         assert "membership_suspensions" in inspector.get_table_names()
         unique = inspector.get_unique_constraints("membership_suspensions")
         assert [u["column_names"] for u in unique] == [["username", "group_key", "seq"]]
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0014")
+        move_to(db, db_url, "0014", down=True)
         assert "membership_suspensions" not in inspect(db.engine).get_table_names()
     finally:
         db.dispose()
