@@ -26,7 +26,16 @@ from sqlalchemy import func, select
 
 from service import procedure
 from service.store.collaboration_models import TaskReceipt
-from service.store.models import History, HumanTask, Instance, Notice, Sequence, TaskCandidate, Timer
+from service.store.models import (
+    History,
+    HumanTask,
+    Instance,
+    InstanceLink,
+    Notice,
+    Sequence,
+    TaskCandidate,
+    Timer,
+)
 
 EXAMPLES = 150
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -210,6 +219,24 @@ class Fuzz:
         with self.db.read() as s:
             return 0 if s.scalar(select(TaskReceipt.id).where(TaskReceipt.task_id == task.id)) else 1
 
+    def linked_starts(self, iid: int, body: dict[str, Any]) -> dict[str, int]:
+        """What the cases started with the petition `iid` wrote: a registration with at least
+        `collective_threshold` (5) people is 集体访 and starts one emergency case (PROCEDURES.md §4)
+        in the same transaction; every other registration starts nothing (a 重复信访 link starts none)."""
+        people = body["data"].get("people_count")
+        collective = isinstance(people, int) and not isinstance(people, bool) and people >= 5
+        with self.db.read() as s:
+            started = list(s.scalars(select(InstanceLink.to_id).where(
+                InstanceLink.from_id == iid, InstanceLink.relation == "emergency")))
+            assert len(started) == int(collective), (people, started)
+            if not started:
+                return {}
+            count = lambda q: int(s.scalar(q) or 0)  # noqa: E731
+            return dict(instances=1, numbers=1,
+                        history=count(select(func.count(History.id)).where(History.instance_id == started[0])),
+                        open_tasks=count(select(func.count(HumanTask.id)).where(
+                            HumanTask.instance_id == started[0], HumanTask.state == "open")))
+
     def headers(self, user: str | None) -> dict[str, str]:
         return self.api.headers(user) if user else {}
 
@@ -307,8 +334,9 @@ def test_start_instance_with_random_bodies_never_fails_with_5xx_nor_writes_on_4x
         answers[r.status_code] += 1
         note(f"{r.status_code} {answer}")
         if r.status_code == 201:
-            expected = dict(instances=1, history=1 + (answer["status"] == "completed"),
-                               open_tasks=len(answer["open_tasks"]), numbers=1)
+            expected = plus(dict(instances=1, history=1 + (answer["status"] == "completed"),
+                                 open_tasks=len(answer["open_tasks"]), numbers=1),
+                            fuzz.linked_starts(int(answer["id"]), body))
             expect_delta(before, after, expected, free=("timers", "candidates", "notices"))
             assert answer["business_key"].startswith("XF-")
             tally.update(expected)
