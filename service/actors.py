@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ADMIN_GROUP = "admin"  # the platform's own role: designers and user administrators
+# 流程设计员: may edit drafts of diagrams and forms and submit them; only `admin` deploys.
+DESIGNER_GROUP = "designer"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return ADMIN_GROUP in self.groups
+
+    @property
+    def is_designer(self) -> bool:
+        """May open the modeler and edit drafts (administrators and 流程设计员)."""
+        return ADMIN_GROUP in self.groups or DESIGNER_GROUP in self.groups
 
 
 SYSTEM = Actor(username="system", name="系统", groups=frozenset({"system"}))

@@ -190,7 +190,7 @@ class LegalCalendar:
         """Refresh the snapshot from the CalendarDay and CalendarYear tables."""
         from sqlalchemy import select
 
-        from service.store.models import CalendarDay, CalendarYear
+        from service.store.calendar_models import CalendarDay, CalendarYear
 
         days = {row.day: (bool(row.working), row.name or "")
                 for row in session.execute(select(CalendarDay)).scalars()}

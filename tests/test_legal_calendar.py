@@ -223,7 +223,7 @@ def cal_app(db_url: str) -> Iterator[Any]:
 def db_rows(app: Any) -> tuple[list[Any], list[Any]]:
     from sqlalchemy import select
 
-    from service.store.models import CalendarDay, CalendarYear
+    from service.store.calendar_models import CalendarDay, CalendarYear
 
     with app.extensions["govflow"].db.read() as session:
         days = session.execute(select(CalendarDay).order_by(CalendarDay.day)).scalars().all()
@@ -340,7 +340,7 @@ def test_non_admin_gets_403_and_anonymous_is_sent_to_login(cal_app: Any) -> None
 def test_other_workers_changes_are_picked_up(cal_app: Any, calendar_state: Any) -> None:
     """Rows written elsewhere (another worker) reach this process's snapshot on its next refresh."""
     from service import clock
-    from service.store.models import CalendarYear
+    from service.store.calendar_models import CalendarYear
 
     legal = calendar_state
     with cal_app.extensions["govflow"].db.write() as session:

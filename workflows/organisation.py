@@ -44,6 +44,7 @@ class Organisation:
 DEMO = Organisation(
     groups={
         "admin": "系统管理员",
+        "designer": "流程设计员",
         "xfk": "信访科",
         "office_leader": "办公室分管领导",
         "secretary_general": "秘书长",
@@ -63,6 +64,7 @@ DEMO = Organisation(
     },
     users=[
         ("admin", "系统管理员", ["admin"]),
+        ("sjy1", "流程设计员", ["designer"]),
         ("xfk1", "信访科 张科员", ["xfk"]),
         ("xfk2", "信访科 李科员", ["xfk"]),
         ("bgs", "办公室分管领导", ["office_leader"]),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -77,6 +76,7 @@ class Definition(Base):
     start_form_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deployed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)  # the deployer's 版本说明
 
 
 class Sequence(Base):
@@ -120,7 +120,8 @@ class Instance(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     handling_group: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # the last engine failure (an incident)
+    error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     listed: Mapped[bool] = mapped_column(Boolean, default=False)
     listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -208,6 +209,10 @@ class Timer(Base):
     state: Mapped[str] = mapped_column(String(16))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A timer whose step keeps failing is counted; at the limit it is `failed` (an incident)
+    # instead of being retried at every poll.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class History(Base):
@@ -227,29 +232,6 @@ class History(Base):
     data_after: Mapped[str | None] = mapped_column(Text, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     on_behalf_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 委托: the delegator
-
-
-class CalendarDay(Base):
-    """Admin override of one day (a new year's State Council notice, a local arrangement)."""
-
-    __tablename__ = "calendar_days"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    working: Mapped[bool] = mapped_column(Boolean)
-    name: Mapped[str] = mapped_column(String(64), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class CalendarYear(Base):
-    """A year whose official holiday notice an admin has loaded: its dates are final."""
-
-    __tablename__ = "calendar_years"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    loaded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    source: Mapped[str] = mapped_column(String(256), default="")
 
 
 class Setting(Base):

@@ -90,7 +90,7 @@ NEW_CASE = insert(Instance, {
              "idempotency_key match_hash drill"),
     "version": "1", "started_at": ":now", "started_by": ":user", "updated_at": ":now", "last_step_at": ":now",
     "serializer_version": ":serializer",
-}, defaulted=("id", "error", "listed_at"), returning="id")
+}, defaulted=("id", "error", "error_at", "listed_at"), returning="id")
 NEW_STATE = insert(InstanceState, {"instance_id": ":id", "state": ":state"})
 NEW_TASK = insert(HumanTask, {
     **params("id instance_id process_key business_key bpmn_id name form_key candidate_groups assignee due_at"),
@@ -98,7 +98,7 @@ NEW_TASK = insert(HumanTask, {
 }, defaulted=("completed_at", "completed_by"))
 NEW_CANDIDATE = insert(TaskCandidate, {**params("task_id group_key due_sort"), "created_at": ":now"})
 NEW_TIMER = insert(Timer, {**params("instance_id task_id name due_at"), "state": "'waiting'"},
-                   defaulted=("id", "lease_until", "fired_at"))
+                   defaulted=("id", "lease_until", "fired_at", "failures", "last_error"))
 MOVE_TIMER = (
     "UPDATE timers SET due_at = :due_at WHERE instance_id = :id AND task_id = :task_id AND state = 'waiting'"
 )

@@ -55,9 +55,12 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     from service.web.collaboration_pages import collaboration
     from service.web.definition_pages import definition_pages
     from service.web.delegation_pages import delegation_pages
+    from service.web.designer_pages import designer_pages
     from service.web.document_pages import document_pages
     from service.web.inbox import inbox
+    from service.web.incident_pages import incident_pages
     from service.web.layout import layout
+    from service.web.migration_pages import migration_pages
     from service.web.notice_pages import notice_pages
     from service.web.preference_pages import preference_pages
     from service.web.reports import reports_pages
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     from service.web.starts import starts
     from service.web.supervision_pages import supervision_pages
     from service.web.suspension_pages import suspension_pages
+    from service.web.version_pages import version_pages
 
     csrf.exempt(api)
     csrf.exempt(attachment_api)
@@ -96,6 +100,12 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(document_pages)  # 打印: print views and PDFs, nested in it their /api/v1 (CSRF-exempt)
     app.register_blueprint(collaboration)  # 常用意见, 批量签收, 转办; nested in it their /api/v1 (CSRF-exempt)
     app.register_blueprint(suspension_pages)  # 停权: /admin/suspensions, nested in it /api/v1/admin/suspensions (CSRF-exempt)
+    # the designer's workshop, each with its /api/v1 nested (CSRF-exempt): drafts and checks,
+    # versions and diffs, case migration, incidents
+    app.register_blueprint(designer_pages)
+    app.register_blueprint(version_pages)
+    app.register_blueprint(migration_pages)
+    app.register_blueprint(incident_pages)
     _procedure_routes(app)
     _error_handlers(app)
 

@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from service import calendar as legal
 from service import clock
 from service.errors import Forbidden
-from service.store.models import CalendarDay, CalendarYear
+from service.store.calendar_models import CalendarDay, CalendarYear
 from service.web.context import services
 
 log = logging.getLogger(__name__)

@@ -55,6 +55,7 @@ def _layout() -> dict[str, Any]:
         user_groups=[names.get(k, k) for k in sorted(actor.groups)],
         start_links=_start_links(actor),
         is_admin=actor.is_admin,
+        is_designer=actor.is_designer,
         is_supervisor=policy.is_supervisor(actor),
         calendar_url=_calendar_url() if actor.is_admin else None,
         procedure_links=_procedure_links(actor),
