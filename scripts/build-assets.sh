@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Copy the front-end packages installed by `npm ci` (see package.json and
-# package-lock.json) into service/web/static/vendor/, which is gitignored.
-# Nothing in vendor/ is edited by hand: re-run this script (or `make assets`).
+# package-lock.json) into service/web/static/vendor/, which is gitignored, and
+# bundle the browser modeler (service/web/designer_src/modeler.js: bpmn-js, the
+# GovFlow properties panel, zh-CN labels, bpmnlint-plugin-govflow) with esbuild
+# into vendor/designer/. Nothing in vendor/ is edited by hand: re-run this
+# script (or `make assets`).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +30,13 @@ need htmx.org/dist/htmx.min.js
 need echarts/dist/echarts.min.js
 need quill/dist/quill.js
 need quill/dist/quill.snow.css
+need .bin/esbuild
+need bpmn-js-properties-panel/dist/index.esm.js
+need @bpmn-io/properties-panel/dist/assets/properties-panel.css
+need bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css
+need camunda-bpmn-moddle/resources/camunda.json
+need bpmn-js-i18n/translations/zn.js
+need bpmnlint-plugin-govflow/index.js
 
 mkdir -p "$(dirname "$out")"
 tmp="$(mktemp -d "$(dirname "$out")/.vendor.XXXXXX")"
@@ -40,9 +50,21 @@ cp "$nm/htmx.org/dist/htmx.min.js" "$tmp/htmx/"
 cp "$nm/echarts/dist/echarts.min.js" "$tmp/echarts/"
 cp "$nm/quill/dist/quill.js" "$nm/quill/dist/quill.snow.css" "$tmp/quill/"
 
+# The modeler: one browser bundle (no webpack; the lint rules come from the local
+# bpmnlint-plugin-govflow package) and the CSS of the panel and the lint overlays.
+mkdir -p "$tmp/designer"
+(cd "$root" && "$nm/.bin/esbuild" service/web/designer_src/modeler.js \
+    --bundle --format=iife --target=es2019 --minify --sourcemap --legal-comments=linked \
+    --jsx=automatic --jsx-import-source=@bpmn-io/properties-panel/preact \
+    --define:process.env.NODE_ENV='"production"' \
+    --log-level=warning --outfile="$tmp/designer/modeler.js")
+cp "$nm/@bpmn-io/properties-panel/dist/assets/properties-panel.css" "$tmp/designer/"
+cp "$nm/bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css" "$tmp/designer/"
+
 # Record which versions were copied (read from the installed package.json files).
 {
-    for pkg in bpmn-js htmx.org echarts quill; do
+    for pkg in bpmn-js htmx.org echarts quill bpmn-js-properties-panel @bpmn-io/properties-panel \
+               camunda-bpmn-moddle bpmn-js-bpmnlint bpmnlint bpmn-js-i18n esbuild bpmnlint-plugin-govflow; do
         v="$(sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' "$nm/$pkg/package.json" | head -n1)"
         echo "$pkg $v"
     done

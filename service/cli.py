@@ -1,4 +1,4 @@
-"""The `govflow` command: serve, init, deploy, rebuild-read-models, bench."""
+"""The `govflow` command: serve, init, deploy, rebuild-read-models, backup, restore, bench."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _deploy(args: argparse.Namespace) -> int:
     settings.deploy_on_start = False
     svc = build(settings)
     try:
-        results = deploy_files(svc.runtime, [Path(p) for p in args.files], user="cli")
+        results = deploy_files(svc.runtime, [Path(p) for p in args.files], user="cli", comment=args.comment)
     except Invalid as exc:
         print(f"部署失败：{exc.message}", file=sys.stderr)
         for d in exc.details:
@@ -41,6 +41,8 @@ def _deploy(args: argparse.Namespace) -> int:
     for r in results:
         state = "新版本" if r["changed"] else "未变化"
         print(f"{r['file']}: {', '.join(f'{k} v{v}' for k, v in r['versions'].items())}（{state}）")
+        for w in r["warnings"]:  # never blocking (a group without members)
+            print(f"  警告：第 {w.get('line') or '?'} 行 [{w.get('element_id') or '-'}] {w['message']}", file=sys.stderr)
     return 0
 
 
@@ -59,6 +61,52 @@ def _rebuild(args: argparse.Namespace) -> int:
         return 2 if args.model else 0
     for name, count in counts.items():
         print(f"{name}: 已由历史记录重建 {count} 行")
+    return 0
+
+
+COUNT_LABELS = {"instances": "案件", "human_tasks": "待办", "timers": "定时器", "history": "历史记录"}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return "、".join(f"{label} {counts.get(table, 0)}" for table, label in COUNT_LABELS.items())
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """A consistent copy while the server runs (SQLite backup API, PostgreSQL pg_dump), recorded
+    on the administrator's page; the schema is not migrated (back up before upgrading)."""
+    from service import backup, backup_schedule
+    from service.store.backup_models import COMMAND
+    from service.store.db import Database
+
+    db = Database(Settings().database_url)
+    try:
+        run = backup_schedule.record(db, COMMAND, "cli", Path(args.directory).resolve(), keep=None)
+    finally:
+        db.dispose()
+    if run["status"] != "ok":
+        print(f"备份失败：{run['error']}", file=sys.stderr)
+        return 2
+    manifest = json.loads(backup.manifest_path(Path(run["path"])).read_text(encoding="utf-8"))
+    print(f"已备份：{run['path']}（{run['size']}，用时 {run['duration_seconds']:.1f} 秒）")
+    print(f"说明文件：{run['path']}.json；数据库版本 {manifest['schema_revision']}；{_counts(manifest['counts'])}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """Into the empty database DATABASE_URL names (refused if it holds data), then migrated."""
+    from service import backup
+    from service.errors import GovFlowError
+
+    url = Settings().database_url
+    try:
+        result = backup.restore(Path(args.file), url)
+    except GovFlowError as exc:
+        print(f"恢复失败：{exc.message}", file=sys.stderr)
+        return 2
+    facts = result["facts"]
+    print(f"已恢复到 {result['database']}：{_counts(facts['counts'])}，与备份说明一致；"
+          f"数据库版本 {result['manifest']['schema_revision']} → {facts['schema_revision']}")
+    print("提示：启动服务时请沿用原系统的 SECRET_KEY（instance/secret_key），按身份证号等查找依赖它")
     return 0
 
 
@@ -121,10 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_init)
     p = sub.add_parser("deploy", help="部署 BPMN 文件")
     p.add_argument("files", nargs="+")
+    p.add_argument("--comment", help="版本说明（记录在新版本上）")
     p.set_defaults(func=_deploy)
     p = sub.add_parser("rebuild-read-models", help="由历史记录重建各流程的读模型（如公开网站的文章表）")
     p.add_argument("--model", help="只重建这一个读模型")
     p.set_defaults(func=_rebuild)
+    p = sub.add_parser("backup", help="备份数据库到目录（服务运行时亦可；SQLite 在线备份，PostgreSQL pg_dump）")
+    p.add_argument("directory", help="备份目录（不存在则创建）")
+    p.set_defaults(func=_backup)
+    p = sub.add_parser("restore", help="由备份文件恢复到空数据库（DATABASE_URL；已有数据则拒绝）")
+    p.add_argument("file", help="备份文件 govflow-年月日-时分秒.db 或 .dump（其说明文件 .json 须在旁）")
+    p.set_defaults(func=_restore)
     p = sub.add_parser("bench", help="性能测试，输出 JSON")
     p.add_argument("--instances", type=int, default=None,
                    help="每项测试的案件数（默认 300，--quick 时 60）")

@@ -30,6 +30,34 @@ PLATFORM: tuple[SettingSpec, ...] = (
     SettingSpec("attachments.max_mb", 10, "附件大小上限：每个附件最大多少 MB（前置 nginx 的 client_max_body_size "
                 "须不小于 5 × 此值 + 1 MB）", unit="MB", minimum=1, maximum=50),
     SettingSpec("attachments.max_per_case", 20, "附件数量上限：每个案件最多多少个附件", unit="个", minimum=1, maximum=200),
+    # 身份鉴别 (service/identity.py, service/lockout.py); the demo organisation skips forced change
+    # and the second factor, never the lock or the session limits
+    SettingSpec("identity.lockout_failures", 5, "登录失败锁定次数：同一账户或同一来源地址在统计时段内连续登录失败多少次即锁定",
+                unit="次", minimum=3, maximum=20),
+    SettingSpec("identity.lockout_window_minutes", 15, "登录失败统计时段：多少分钟内的失败次数累计计算",
+                unit="分钟", minimum=1, maximum=1440),
+    SettingSpec("identity.lockout_minutes", 30, "锁定时长：账户或来源地址锁定多少分钟后自动解锁（管理员可提前解锁）",
+                unit="分钟", minimum=1, maximum=1440),
+    SettingSpec("identity.password_min_length", 8, "密码最短长度：密码至少多少个字符（另须含大写字母、小写字母、数字、"
+                "符号中的三类）", unit="个字符", minimum=8, maximum=64),
+    SettingSpec("identity.password_history", 5, "密码历史：新密码不得与最近多少次使用过的密码相同",
+                unit="次", minimum=1, maximum=24),
+    SettingSpec("identity.password_max_days", 90, "密码有效期：密码使用多少天后须修改（0 为不强制定期修改）",
+                minimum=0, maximum=365),
+    SettingSpec("identity.idle_minutes", 30, "会话空闲超时：登录后连续多少分钟无操作即须重新登录",
+                unit="分钟", minimum=5, maximum=480),
+    SettingSpec("identity.session_hours", 12, "会话最长时长：登录后最多多少小时须重新登录（无论是否有操作）",
+                unit="小时", minimum=1, maximum=72),
+    SettingSpec("identity.second_factor_groups", "admin,office_leader,secretary_general,leadership",
+                "须双因素认证的组：这些组（组编码，以逗号分隔）的成员登录时须输入动态验证码（TOTP）",
+                unit="", minimum=1, maximum=500),
+    # 备份 (service/backup_schedule.py): the daily backup, once a day whichever node polls first
+    SettingSpec("backup.at_minute", 120, "每日备份时间：每天几时自动备份数据库，填 0 点起的分钟数（如 120 即凌晨 2:00）",
+                unit="分钟（0点起）", minimum=0, maximum=24 * 60 - 1),
+    SettingSpec("backup.directory", "instance/backups", "备份目录：每日备份和“立即备份”写入的目录（相对路径以安装目录为起点）；"
+                "应在另一块磁盘上，并由本单位定期复制到异地", unit="", minimum=1, maximum=500),
+    SettingSpec("backup.keep", 7, "备份保留份数：备份目录中保留最新的多少份备份，每次备份成功后删除更早的",
+                unit="份", minimum=1, maximum=365),
 )
 
 _lock = threading.Lock()

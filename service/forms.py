@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,7 @@ from service.errors import Invalid, NotFound
 from service.form_kinds import CHOICES, choices_keyword, clean_rich_text, coerce_checklist
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 FORMS_DIR = Path(os.environ.get("GOVFLOW_FORMS_DIR", ROOT / "forms"))
 
 _format_checker = FormatChecker()
@@ -253,21 +255,52 @@ class Form:
         return dict(data)
 
 
+# A version's snapshotted forms, {form_key: schema}, read with the caller's session (or None):
+# bound by the Runtime (service/form_versions.py reads them), so this module needs no database.
+SnapshotLoader = Callable[[Any, int], Mapping[str, dict[str, Any]]]
+
+
 class FormRegistry:
-    """Loads forms/*.json on demand and keeps them (reloaded when the file changes)."""
+    """Loads forms/*.json on demand and keeps them (reloaded when the file changes). Given a
+    deployed version's id, a form is that version's snapshot when it has one (kept in memory:
+    a snapshot never changes), so running cases keep the form they started with."""
 
     def __init__(self, directory: Path = FORMS_DIR) -> None:
         self.directory = Path(directory)
         self._cache: dict[str, tuple[float, Form]] = {}
+        self._loader: SnapshotLoader | None = None
+        self._versions: dict[int, dict[str, Form]] = {}
+
+    def bind(self, loader: SnapshotLoader) -> None:
+        """Give the registry the versions' snapshots (without a loader only files are read)."""
+        self._loader = loader
+        self._versions = {}
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
 
-    def exists(self, key: str) -> bool:
-        return _safe_key(key) and self.path(key).is_file()
+    def snapshot(self, key: str, definition_id: int | None, session: Any = None) -> Form | None:
+        """The version's snapshot of `key`, or None (no version given, none bound, not snapshotted)."""
+        if definition_id is None or self._loader is None:
+            return None
+        forms = self._versions.get(definition_id)
+        if forms is None:
+            forms = {k: Form(k, schema) for k, schema in self._loader(session, definition_id).items()}
+            self._versions[definition_id] = forms
+        return forms.get(key)
 
-    def get(self, key: str) -> Form:
-        if not self.exists(key):
+    def file_exists(self, key: str) -> bool:
+        return is_form_key(key) and self.path(key).is_file()
+
+    def exists(self, key: str, definition_id: int | None = None, session: Any = None) -> bool:
+        return self.snapshot(key, definition_id, session) is not None or self.file_exists(key)
+
+    def get(self, key: str, definition_id: int | None = None, session: Any = None) -> Form:
+        """The version's form (its snapshot), else forms/<key>.json; NotFound if neither exists."""
+        snapshot = self.snapshot(key, definition_id, session)
+        if snapshot is not None:
+            return snapshot
+        if not self.file_exists(key):
             raise NotFound(f"找不到表单 {key}")
         path = self.path(key)
         mtime = path.stat().st_mtime
@@ -278,8 +311,19 @@ class FormRegistry:
         self._cache[key] = (mtime, form)
         return form
 
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """Every form of the folder, key → schema (a file that is not JSON is left out and logged)."""
+        found: dict[str, dict[str, Any]] = {}
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                found[path.stem] = self.get(path.stem).schema
+            except (NotFound, ValueError):
+                log.warning("form file %s is not readable JSON", path.name)
+        return found
 
-def _safe_key(key: str) -> bool:
+
+def is_form_key(key: str) -> bool:
+    """A form key names a file of the folder: letters, digits, `_` and `-` only."""
     return bool(key) and all(c.isalnum() or c in "_-" for c in key)
 
 

@@ -28,6 +28,7 @@ PLATFORM_KINDS = {
     "reassign": "改派",
     task_notices.KIND: task_notices.KIND_NAME,  # a step opened a task for this group or user
     "transfer": "转办",  # a colleague handed a task to this user (service/transfers.py)
+    "draft_submitted": "流程草稿待部署",  # a designer submitted a draft to the administrators (service/drafts.py)
 }
 
 

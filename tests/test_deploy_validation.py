@@ -69,7 +69,7 @@ def refused(r: Any) -> list[dict[str, Any]]:
     assert body["error"] == "invalid"
     assert body["details"], body
     for d in body["details"]:
-        assert set(d) == {"line", "element_id", "message"}
+        assert set(d) == {"line", "element_id", "name", "message", "level"}
     return list(body["details"])
 
 
@@ -146,14 +146,16 @@ def test_user_task_without_a_form_is_refused_naming_the_task(sqlite_api: ApiClie
     xml = diagram(user_task='camunda:candidateGroups="xfk"')
     details = refused(deploy(sqlite_api, xml))
     assert details == [{"line": line_of(xml, '<bpmn:userTask id="work"'), "element_id": "work",
-                        "message": "用户任务缺少表单（camunda:formKey）"}]
+                        "name": "办理",
+                        "message": "用户任务缺少表单（camunda:formKey）", "level": "error"}]
 
 
 def test_user_task_whose_form_file_does_not_exist_is_refused(sqlite_api: ApiClient) -> None:
     xml = diagram(user_task='camunda:formKey="no_such_form" camunda:candidateGroups="xfk"')
     details = refused(deploy(sqlite_api, xml))
     assert details == [{"line": line_of(xml, '<bpmn:userTask id="work"'), "element_id": "work",
-                        "message": "表单 no_such_form 不存在（forms/no_such_form.json）"}]
+                        "name": "办理",
+                        "message": "表单 no_such_form 不存在（forms/no_such_form.json）", "level": "error"}]
 
 
 def test_form_key_cannot_walk_out_of_the_forms_folder(sqlite_api: ApiClient) -> None:
@@ -166,7 +168,8 @@ def test_user_task_without_a_group_is_refused(sqlite_api: ApiClient) -> None:
     xml = diagram(user_task='camunda:formKey="petition_propose"')
     details = refused(deploy(sqlite_api, xml))
     assert details == [{"line": line_of(xml, '<bpmn:userTask id="work"'), "element_id": "work",
-                        "message": "用户任务未指定办理组（camunda:candidateGroups）或泳道"}]
+                        "name": "办理",
+                        "message": "用户任务未指定办理组（camunda:candidateGroups）或泳道", "level": "error"}]
 
 
 # ---- restricted scripts -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from conftest import PETITION, REVIEW_REQUEST, ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 # The platform's own roles may be named in service/ (designers/user admins, the timer user).
-PLATFORM_GROUPS = {"admin", "system"}
+PLATFORM_GROUPS = {"admin", "designer", "system"}  # the platform's own roles (service/actors.py)
 
 
 def _declared_names() -> set[str]:

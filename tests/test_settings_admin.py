@@ -77,6 +77,12 @@ def start_petition(api: ApiClient) -> dict[str, Any]:
 # ----- API -------------------------------------------------------------------------------------------
 
 
+# 身份鉴别's settings (service/config_store.py), declared after the attachments'
+IDENTITY_KEYS = ["identity.lockout_failures", "identity.lockout_window_minutes", "identity.lockout_minutes",
+                 "identity.password_min_length", "identity.password_history", "identity.password_max_days",
+                 "identity.idle_minutes", "identity.session_hours", "identity.second_factor_groups"]
+
+
 def test_api_lists_every_setting_grouped_by_procedure(api: ApiClient) -> None:
     from service import config_store, procedure
 
@@ -88,7 +94,9 @@ def test_api_lists_every_setting_grouped_by_procedure(api: ApiClient) -> None:
     assert groups["信访件办理"]["procedure"] == "petition"
     assert [s["key"] for s in groups["通用"]["settings"]] == ["supervision.stalled_days", "tasks.warn_days",
                                                              "forms.future_tolerance_minutes",
-                                                             "attachments.max_mb", "attachments.max_per_case"]
+                                                             "attachments.max_mb", "attachments.max_per_case",
+                                                             *IDENTITY_KEYS,
+                                                             "backup.at_minute", "backup.directory", "backup.keep"]
     petition = {s["key"]: s for s in groups["信访件办理"]["settings"]}
     declared = procedure.get("petition")
     assert declared is not None

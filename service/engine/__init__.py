@@ -13,6 +13,7 @@ import SpiffWorkflow.bpmn.specs.event_definitions.timer as _timer_module
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -106,7 +107,21 @@ def parse_processes(root: etree._Element, filename: str = "diagram.bpmn") -> dic
             subprocess_specs=parser.get_subprocess_specs(key),
             start_form_key=start_form,
         )
+        connect_loops(models[key])
     return models
+
+
+def connect_loops(model: ProcessModel) -> None:
+    """Connect each multi-instance task to its child spec's completion, as the library's spec
+    serializer does. The library connects them only when it creates a child, so a freshly parsed
+    spec (a restart, another node, a migration's target) would never merge children created
+    before: a round whose departments all reported would stop with no next task."""
+    for spec in [model.spec, *model.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                child = spec.task_specs.get(task_spec.task_spec)
+                if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                    child.completed_event.connect(task_spec.merge_child)
 
 
 def new_workflow(model: ProcessModel) -> BpmnWorkflow:

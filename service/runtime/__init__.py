@@ -14,7 +14,7 @@ makes them match nothing: 409, nothing written. A crash before commit leaves the
 
 from __future__ import annotations
 
-from service import definitions
+from service import definitions, form_versions
 from service.engine.events import awaited_messages, waiting_timers, waits_for_message
 from service.engine.live import LiveWorkflows
 from service.forms import FormRegistry
@@ -33,6 +33,7 @@ class Runtime(Recompute, TimerFiring):
     def __init__(self, db: Database, forms: FormRegistry | None = None) -> None:
         self.db = db
         self.forms = forms or FormRegistry()
+        self.forms.bind(form_versions.loader(db))  # a case's forms are its version's snapshots
         self.models = definitions.ModelCache()
         self.sql = db.sql
         self.live = LiveWorkflows()

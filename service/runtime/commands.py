@@ -30,6 +30,7 @@ from service.engine.taskdata import collect_output
 from service.errors import Conflict, DuplicatePeriod, EngineFailure, Forbidden, Invalid, NotFound
 from service.links import MAX_DEPTH
 from service.runtime.derive import START, derive_keys
+from service.runtime.incident_log import failure_recorded
 from service.runtime.step import Before, CaseRef, StaleCase, StepMachinery, _check_keys, _json
 from service.store import statements as stmt
 from service.store.db import RawTx
@@ -84,7 +85,7 @@ class Commands(StepMachinery):
             raise NotFound(f"流程 {process_key} 未部署")
         definition_id = int(found[0][0])
         model = self._model(definition_id)
-        valid = self._validate(model.start_form_key, data, "start", process_key, {})
+        valid = self._validate(model.start_form_key, data, "start", process_key, {}, definition_id)
         return process_key, definition_id, model, derive_keys(process_key, START, valid, {}, actor_groups)
 
     def _start_in(self, session: RawTx, prepared: tuple[Any, ...], actor: Actor, now: datetime,
@@ -180,7 +181,8 @@ class Commands(StepMachinery):
         A timer or another task of the case that moved the case on meanwhile is no conflict of
         this task's: the step is run again on the case as it now is (API.md: 409 only when this
         task was already done)."""
-        return _retrying(lambda: self._complete_once(task_id, data, actor))
+        return failure_recorded(self.db, lambda: _retrying(lambda: self._complete_once(task_id, data, actor)),
+                                task_id=task_id)  # a script's failure is left on the case: an incident
 
     def _complete_once(self, task_id: str, data: Any, actor: Actor) -> dict[str, Any]:
         now = clock.now()
@@ -201,7 +203,7 @@ class Commands(StepMachinery):
                 if task is None or task.state != TaskState.READY:
                     raise Conflict("该任务已不在待办状态")
                 before = dict(task.data)  # the task's own data: what this step decides on
-                data = self._validate(form_key, data, bpmn_id, case.process_key, before)
+                data = self._validate(form_key, data, bpmn_id, case.process_key, before, case.definition_id)
                 behalf = policy.acting_for(actor, candidate_groups, assignee)  # 委托: done in whose name
                 # derived from the groups of whose step it is: the delegator's when acting for them
                 data = derive_keys(case.process_key, bpmn_id, data, before, behalf.groups if behalf else actor.groups)
@@ -329,7 +331,8 @@ class Commands(StepMachinery):
             self._finish(step, actor.username, "message", task_name=name, data_after=_json(data))
             return step, outbox, lambda c: {"id": c.id, "status": c.status}, actor.username
 
-        return _retrying(lambda: self._command(instance_id, now, prepare))  # type: ignore[no-any-return]
+        return failure_recorded(self.db, lambda: _retrying(lambda: self._command(instance_id, now, prepare)),
+                                instance_id=instance_id, message=name)  # type: ignore[no-any-return]
 
     def _message_payload(self, process_key: str, name: str, payload: dict[str, Any],
                          wf: BpmnWorkflow) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Firing due timers: claimed in batches (PostgreSQL: FOR UPDATE SKIP LOCKED), fired through the
 engine without I/O, written with one guarded UPDATE per batch; a conflicting batch falls back to
-one timer at a time, so one case in trouble delays the others by a moment, never loses them."""
+one timer at a time, so one case in trouble delays the others by a moment, never loses them.
+A timer whose step fails (a script error) is counted in the batch's transaction; at
+FAILURE_LIMIT it is `failed`, polled no more, and listed as an incident (service/incidents.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from uuid import UUID
 
 import orjson
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import clock, notices, readmodels
 from service.actors import SYSTEM
@@ -25,6 +28,15 @@ from service.store import statements as stmt
 from service.store.db import RawTx
 
 log = logging.getLogger(__name__)
+
+# Failed attempts after which a timer is `failed` (an incident the administrator retries) instead
+# of being tried again at every poll; its last error is kept, this long at most.
+FAILURE_LIMIT = 3
+MAX_ERROR_LENGTH = 2000
+COUNT_FAILURE = (
+    "UPDATE timers SET failures = failures + 1, last_error = :error, "
+    "state = CASE WHEN failures + 1 >= :limit THEN 'failed' ELSE state END WHERE id = :id AND state = 'waiting'"
+)
 
 
 class TimerFiring(StepMachinery):
@@ -73,6 +85,7 @@ class TimerFiring(StepMachinery):
         if sql.postgresql:
             query += stmt.CLAIM_LOCK
         done: list[Fired] = []
+        failed: list[dict[str, Any]] = []  # the claimed timers whose step failed: counted here
         try:
             with self.db.raw() as tx:
                 claimed = sql.rows(tx, query, {"now": sql.when(clock.now()), "limit": limit, "timer_id": timer_id})
@@ -85,9 +98,11 @@ class TimerFiring(StepMachinery):
                     if row[8] != "running":
                         cancelled.append(row[0])
                         continue
-                    fired = self._fire_one(row)
+                    fired = self._fire_one(row, failed)
                     if fired is not None:
                         done.append(fired)
+                if failed:
+                    sql.many(tx, COUNT_FAILURE, [{**f, "limit": FAILURE_LIMIT} for f in failed])
                 if cancelled:
                     marks, params = sql.in_list("t", cancelled)
                     sql.run(tx, f"UPDATE timers SET state = 'cancelled' WHERE id IN ({marks})", params)
@@ -153,10 +168,11 @@ class TimerFiring(StepMachinery):
             for item in done:
                 self._write_step(tx, item.step, history=False)
 
-    def _fire_one(self, row: tuple[Any, ...]) -> Fired | None:
-        """Run one claimed timer through the engine (no I/O); None if its step fails (it stays
-        waiting and is tried again at the next poll). Every timer of the case due by now fires
-        in that one engine step: each gets its own history row, in the order they fell due."""
+    def _fire_one(self, row: tuple[Any, ...], failed: list[dict[str, Any]]) -> Fired | None:
+        """Run one claimed timer through the engine (no I/O); None if its step fails (it is
+        appended to `failed`: counted, tried again at the next poll until FAILURE_LIMIT, then
+        `failed`). Every timer of the case due by now fires in that one engine step: each gets
+        its own history row, in the order they fell due."""
         timer_id, instance_id, task_id, name, version, definition_id, process_key, business_key, status, state = row
         case = CaseRef(instance_id, version, definition_id, process_key, business_key, status)
         now = clock.now()  # each timer's own moment: fired_at and its history row say when it fired
@@ -168,9 +184,13 @@ class TimerFiring(StepMachinery):
             waiting = {tid: (due, label) for tid, (due, label) in waiting_dues(wf).items()}
             outbox = self._run(wf, wf.refresh_timers)
             step = self._step(case, wf, now, rows_before)
-        except GovFlowError:
-            log.exception("timer %s could not fire; it stays waiting", timer_id)
+        except SQLAlchemyError:
+            raise  # the database, not the case: the poll is retried as a whole
+        except Exception as exc:  # noqa: BLE001 - a script error, or a state that does not restore
+            log.exception("timer %s could not fire; its failure is counted", timer_id)
             self.live.drop(case.id)
+            error = exc.message if isinstance(exc, GovFlowError) else f"定时器无法触发：{type(exc).__name__}: {exc}"
+            failed.append({"id": timer_id, "error": error[:MAX_ERROR_LENGTH]})
             return None
         step.activity = False  # timers are not activity: last_step_at stays the people's
         fired = sorted((due, tid, label) for tid, (due, label) in waiting.items()

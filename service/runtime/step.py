@@ -211,7 +211,7 @@ class StepMachinery:
         return restore_workflow(json.loads(inst.state), model), model
 
     def _validate(self, form_key: str | None, data: Any, bpmn_id: str, process_key: str,
-                  instance_data_: dict[str, Any]) -> dict[str, Any]:
+                  instance_data_: dict[str, Any], definition_id: int | None = None) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise Invalid("表单数据必须是 JSON 对象", [{"field": "", "message": "应为对象"}])
         _check_keys(data)
@@ -219,7 +219,7 @@ class StepMachinery:
         validator = declared.validators.get(bpmn_id) if declared else None
         if form_key:
             # every field's error in one answer: the schema's and the procedure's rule together
-            form = self.forms.get(form_key)
+            form = self.forms.get(form_key, definition_id)  # the form of the case's version
             extra = None
             if validator is not None:
                 rule, schema, groups = validator, form.schema, set(self.group_keys())
@@ -393,7 +393,7 @@ class StepMachinery:
         if stale:
             marks, params = sql.in_list("t", stale)
             sql.run(session, f"UPDATE timers SET state = 'cancelled' WHERE instance_id = :id AND task_id IN ({marks}) "
-                             "AND state = 'waiting'", {**params, "id": case.id})
+                             "AND state IN ('waiting', 'failed')", {**params, "id": case.id})
         new_timers, moved = [], []
         for task_id, (due_at, name) in step.timers.items():
             if task_id not in before.timers:

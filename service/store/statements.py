@@ -76,8 +76,10 @@ _SAVE_CASE_COLUMNS = (
     "WHERE id = :id AND version = :version"
 )
 # A person's step (start, complete, message) is activity: it moves last_step_at, which the
-# supervision board counts stalled days from.
-SAVE_CASE = "UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, " + _SAVE_CASE_COLUMNS
+# supervision board counts stalled days from. It also clears the engine failure a person's step
+# left on the case (service/runtime/incident_log.py): the case moved on.
+SAVE_CASE = ("UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, "
+             "error = NULL, error_at = NULL, " + _SAVE_CASE_COLUMNS)
 # The system's steps (timer firings, deadline recomputes) are not activity: updated_at only.
 SAVE_CASE_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now, " + _SAVE_CASE_COLUMNS
 SAVE_STATE = "UPDATE instance_states SET state = :state WHERE instance_id = :id"

@@ -46,9 +46,11 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    from service.web.account_pages import account_pages
     from service.web.api import api
     from service.web.attachment_pages import UploadRequest, attachment_api, attachment_pages
     from service.web.auth_pages import auth_pages
+    from service.web.backup_pages import backup_pages
     from service.web.calendar_admin import calendar_admin
     from service.web.cases import cases
     from service.web.clock_page import clock_page
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(attachment_pages)  # 附件: upload, download, the panel of the case and task pages
     app.register_blueprint(layout)  # the templates' filters and globals, base.html's context
     app.register_blueprint(auth_pages)
+    app.register_blueprint(account_pages)  # 账户安全: /admin/accounts, /me/tokens, nested in it their /api/v1
     app.register_blueprint(inbox)
     app.register_blueprint(delegation_pages)  # 委托: /me/delegation and /api/v1/me/delegations (CSRF-exempt)
     app.register_blueprint(cases)
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(version_pages)
     app.register_blueprint(migration_pages)
     app.register_blueprint(incident_pages)
+    app.register_blueprint(backup_pages)  # 备份: /admin/backups, nested in it /api/v1/admin/backups
     _procedure_routes(app)
     _error_handlers(app)
 

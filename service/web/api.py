@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from service import definitions, delegations, done_lists, policy, queries
+from service import definitions, delegations, done_lists, identity, policy, queries
 from service.actors import Actor
-from service.auth import authenticate, issue_token
 from service.bootstrap import deploy_bytes
 from service.errors import BadRequest, Forbidden
+from service.form_versions import task_form
 from service.web.api_support import api_actor, bool_arg, int_arg, json_body, once, token_required
 from service.web.context import services
 
@@ -30,12 +30,8 @@ def health() -> Any:
 
 @api.post("/auth/token")
 def token() -> Any:
-    body = json_body()
-    with services().db.write() as session:
-        user = authenticate(session, body.get("username"), body.get("password"))
-        value = issue_token(session, user)
-        return jsonify({"token": value, "user": {"username": user.username, "name": user.name,
-                                                 "groups": user.group_keys}})
+    # 身份鉴别: the login page's lock, second factor and forced change apply here too
+    return jsonify(identity.api_token(services().db, json_body(), request.remote_addr))
 
 
 @api.get("/definitions")
@@ -53,9 +49,10 @@ def list_definitions() -> Any:
 def post_definition() -> Any:
     if not api_actor().is_admin:
         raise Forbidden("只有系统管理员可以部署流程")
-    result = deploy_bytes(services().runtime, request.get_data(cache=False), "upload.bpmn", api_actor().username)
+    result = deploy_bytes(services().runtime, request.get_data(cache=False), "upload.bpmn", api_actor().username,
+                          comment=request.args.get("comment"))
     return jsonify({"keys": result["keys"], "version": result["version"], "versions": result["versions"],
-                    "changed": result["changed"]}), 201
+                    "changed": result["changed"], "warnings": result["warnings"]}), 201
 
 
 @api.get("/groups")
@@ -154,8 +151,9 @@ def get_task(task_id: str) -> Any:
         row = queries.get_task(session, api_actor(), task_id)
         detail = queries.instance_detail(session, svc.runtime, api_actor(), row.instance_id) \
             if row.state == "open" else None
-        form = svc.runtime.forms.get(row.form_key).schema if row.form_key else None
-        return jsonify({**queries.task_json(row), "form": form, "data": detail["data"] if detail else {}})
+        form = task_form(session, svc.runtime.forms, row.form_key, row.instance_id)  # its version's form
+        return jsonify({**queries.task_json(row), "form": form.schema if form else None,
+                        "data": detail["data"] if detail else {}})
 
 
 @api.post("/tasks/<task_id>/claim")

@@ -83,9 +83,9 @@ def labels_for(definition: Definition) -> dict[str, Any]:
     kinds: dict[str, Any] = {}  # rich-text names and checklists (kind_values.py)
     pickers: set[str] = set()  # fields any form picks a group for (shown by the group's name)
     for key in dict.fromkeys(keys):
-        if not forms.exists(key):
+        if not forms.exists(key, definition.id):
             continue
-        own = per_form[key] = _form_labels(forms.get(key).schema)
+        own = per_form[key] = _form_labels(forms.get(key, definition.id).schema)  # the version's forms
         merge_kind_labels(kinds, own)
         pickers.update(own["pickers"])
         for name, title in own["titles"].items():

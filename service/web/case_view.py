@@ -28,6 +28,8 @@ ACTION_LABELS = {
     "document": "印发",  # service/documents.py: a numbered paper issued
     "attach": "附件",  # service/attachments.py: 上传附件 …
     "cancelled": "任务关闭",  # service/runtime/closed_tasks.py: closed by the engine, not done
+    "migrate": "迁移版本",  # service/case_migration.py: moved to another version of its procedure
+    "retry": "故障重试", "move": "移至步骤", "terminate": "终止",  # service/incident_repairs.py: the admin's repairs
 }
 
 

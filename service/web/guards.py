@@ -1,6 +1,6 @@
-"""What every page blueprint checks or reads first: the current actor, the admin and supervisor
-guards, same-site redirect targets, query-string integers, and the per-request caches of group,
-user and process names (on flask.g, so one request reads each table at most once).
+"""What every page blueprint checks or reads first: the current actor, the admin, designer and
+supervisor guards, same-site redirect targets, query-string integers, and the per-request caches
+of group, user and process names (on flask.g, so one request reads each table at most once).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import definitions, policy, queries
+from service import definitions, drafts, policy, queries
 from service.actors import Actor
 from service.errors import Forbidden
 from service.store.models import User
@@ -30,6 +30,16 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not current_actor().is_admin:
             raise Forbidden("只有系统管理员可以管理流程定义")
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def designer_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The designer's workshop: administrators and 流程设计员 (deploying stays the admin's)."""
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        drafts.require_designer(current_actor())
         return view(*args, **kwargs)
 
     return login_required(wrapped)

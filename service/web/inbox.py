@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from service import common_comments, delegations, done_lists, policy, queries
 from service.errors import BadRequest, GovFlowError, Invalid
+from service.form_versions import task_form
 from service.forms import coerce
 from service.store.models import Definition, Instance
 from service.web.case_labels import data_rows, labels_for
@@ -137,7 +138,7 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, exc: Invali
     with svc.db.read() as session:
         row = queries.get_task(session, actor, task_id)
         task = task_view(queries.task_json(row), session)
-        form = svc.runtime.forms.get(row.form_key) if row.form_key else None
+        form = task_form(session, svc.runtime.forms, row.form_key, row.instance_id)  # its version's form
         is_open = row.state == "open"
         ctx = case_context(session, row.instance_id) if is_open else {}
         if values is None:
@@ -162,8 +163,8 @@ def task_submit(task_id: str) -> Any:
     svc = services()
     with svc.db.read() as session:
         row = queries.get_task(session, current_actor(), task_id)
-        form_key = row.form_key
-    schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
+        form = task_form(session, svc.runtime.forms, row.form_key, row.instance_id)
+    schema = form.schema if form else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
 
     def complete() -> tuple[str, str]:

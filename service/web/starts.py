@@ -11,6 +11,7 @@ from flask_login import login_required
 
 from service import definitions, policy, procedure
 from service.errors import GovFlowError, Invalid
+from service.form_versions import form_of
 from service.forms import coerce
 from service.web.attachment_pages import at_registration, large_body, registration_uploads
 from service.web.context import services
@@ -26,7 +27,8 @@ def _render_start(process: str, values: dict[str, Any] | None = None, exc: Inval
     svc = services()
     with svc.db.read() as session:
         definition = definitions.latest(session, process)
-        form = svc.runtime.forms.get(definition.start_form_key) if definition.start_form_key else None
+        form = form_of(session, svc.runtime.forms, definition.start_form_key, definition.id) \
+            if definition.start_form_key else None  # the latest version's start form
         if values is None:
             values = initial_values(form) if form else {}
         ctx = form_context(form, values, exc, session)
@@ -48,7 +50,8 @@ def new_instance(process: str) -> Any:
     with svc.db.read() as session:
         definition = definitions.latest(session, process)
         form_key = definition.start_form_key
-    schema = svc.runtime.forms.get(form_key).schema if form_key else {"properties": {}}
+        schema = form_of(session, svc.runtime.forms, form_key, definition.id).schema if form_key \
+            else {"properties": {}}
     data = coerce(schema, request.form.to_dict(flat=False))
     try:
         uploads = registration_uploads(process)  # checked before anything is registered

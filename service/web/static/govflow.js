@@ -96,49 +96,6 @@
       .catch(function (err) { message(container, '流程图无法显示：' + err.message, 'error-text'); });
   }
 
-  /* Designers: bpmn-js Modeler on the latest version, 部署 posts the XML (CSRF header). */
-  function showModeler(container, button, result) {
-    if (!container) return;
-    if (typeof window.BpmnJS !== 'function') { message(container, '建模组件未加载', 'error-text'); return; }
-    var modeler = new window.BpmnJS({ container: container, keyboard: { bindTo: document } });
-    fetch(container.getAttribute('data-xml'), { credentials: 'same-origin' })
-      .then(function (r) { return r.text(); })
-      .then(function (xml) { return modeler.importXML(xml); })
-      .then(function () { modeler.get('canvas').zoom('fit-viewport', 'auto'); })
-      .catch(function (err) { message(container, '流程图无法加载：' + err.message, 'error-text'); });
-
-    function show(html) { result.innerHTML = html; }
-    function esc(s) {
-      return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
-        return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
-      });
-    }
-    button.addEventListener('click', function () {
-      button.disabled = true;
-      modeler.saveXML({ format: true })
-        .then(function (out) {
-          return fetch(container.getAttribute('data-deploy'), {
-            method: 'POST', credentials: 'same-origin',
-            headers: { 'Content-Type': 'application/xml', 'X-CSRFToken': container.getAttribute('data-csrf') },
-            body: out.xml
-          });
-        })
-        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
-        .then(function (res) {
-          if (res.ok) { show('<div class="flash flash-success">' + esc(res.body.message) + '</div>'); return; }
-          var rows = (res.body.details || []).map(function (d) {
-            return '<tr><td>' + esc(d.line == null ? '—' : d.line) + '</td><td><code>' + esc(d.element_id || '—') +
-              '</code></td><td>' + esc(d.message) + '</td></tr>';
-          }).join('');
-          show('<div class="flash flash-error">' + esc(res.body.message) + '</div>' +
-            (rows ? '<table class="table"><thead><tr><th>行号</th><th>元素</th><th>说明</th></tr></thead><tbody>' +
-              rows + '</tbody></table>' : ''));
-        })
-        .catch(function (err) { show('<div class="flash flash-error">部署失败：' + esc(err.message) + '</div>'); })
-        .then(function () { button.disabled = false; });
-    });
-  }
-
   /* 督办: departments on the y axis, each case counted once (超期 / 停滞未超期 / 其他挂牌督办). */
   function boardChart(container, data) {
     if (!container || !data) return;
@@ -197,7 +154,7 @@
 
   function init() { initForms(); initPopovers(); }
 
-  window.GovFlow = { showDiagram: showDiagram, showModeler: showModeler, applyRules: applyRules, boardChart: boardChart };
+  window.GovFlow = { showDiagram: showDiagram, applyRules: applyRules, boardChart: boardChart };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
 })();

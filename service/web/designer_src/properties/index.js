@@ -1,0 +1,6 @@
+import GovFlowPropertiesProvider from './provider.js';
+
+export default {
+  __init__: ['govflowPropertiesProvider'],
+  govflowPropertiesProvider: ['type', GovFlowPropertiesProvider]
+};
