@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service import procedure
+from service import identity, procedure
 from service.auth import ensure_group, ensure_user
 
 
 def load_demo(session: Session, organisation: Any = None) -> None:
-    """Create or refresh the demo groups and users (idempotent; passwords set once)."""
+    """Create or refresh the demo groups and users (idempotent; passwords set once), and mark the
+    database as the demo: its documented passwords need no change and no second factor."""
     org = organisation or procedure.registry().organisation
     if org is None:
         raise RuntimeError("没有可加载的示例组织")
@@ -20,3 +21,4 @@ def load_demo(session: Session, organisation: Any = None) -> None:
     session.flush()
     for username, name, groups in org.users:
         ensure_user(session, username, name, org.password, groups)
+    identity.mark_demo(session)

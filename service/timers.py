@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from service import calendar, clock, config_store, schedule, senders
+from service import backup_schedule, calendar, clock, config_store, schedule, senders
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,11 @@ def start_scheduler(runtime: Runtime, interval_seconds: float = 1.0) -> Backgrou
     scheduler.add_job(
         poll, "interval", args=[runtime, interval_seconds], seconds=interval_seconds, id="govflow-timers",
         max_instances=1, coalesce=True, misfire_grace_time=None,
+    )
+    # 每日备份: its own job (a long backup never delays the timers), once a day across the nodes
+    scheduler.add_job(
+        backup_schedule.poll, "interval", args=[runtime.db], seconds=backup_schedule.POLL_SECONDS,
+        id="govflow-backup", max_instances=1, coalesce=True, misfire_grace_time=None,
     )
     scheduler.start()
     return scheduler
