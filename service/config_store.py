@@ -48,8 +48,8 @@ PLATFORM: tuple[SettingSpec, ...] = (
                 unit="分钟", minimum=5, maximum=480),
     SettingSpec("identity.session_hours", 12, "会话最长时长：登录后最多多少小时须重新登录（无论是否有操作）",
                 unit="小时", minimum=1, maximum=72),
-    SettingSpec("identity.second_factor_groups", "admin,office_leader,secretary_general,leadership",
-                "须双因素认证的组：这些组（组编码，以逗号分隔）的成员登录时须输入动态验证码（TOTP）",
+    SettingSpec("identity.second_factor_groups", "admin,@leaders",
+                "须双因素认证的组：这些组（组编码，以逗号分隔；@leaders 表示各流程声明的督办领导组）的成员登录时须输入动态验证码（TOTP）",
                 unit="", minimum=1, maximum=500),
     # 备份 (service/backup_schedule.py): the daily backup, once a day whichever node polls first
     SettingSpec("backup.at_minute", 120, "每日备份时间：每天几时自动备份数据库，填 0 点起的分钟数（如 120 即凌晨 2:00）",

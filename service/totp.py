@@ -14,7 +14,7 @@ import segno
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import config_store
+from service import config_store, procedure
 from service.store.identity_models import Credential, RecoveryCode
 from service.store.models import User
 
@@ -23,9 +23,19 @@ RECOVERY_COUNT = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
 
 
+LEADERS = "@leaders"  # in the setting: every group a procedure declares as its supervisors (the leaders)
+
+
 def required_groups() -> frozenset[str]:
+    """The groups of the setting; `@leaders` stands for the procedures' supervising groups, so the
+    platform names no office's groups and a new procedure's leaders are covered at once."""
     raw = str(config_store.get("identity.second_factor_groups"))
-    return frozenset(part.strip() for part in raw.replace("，", ",").split(",") if part.strip())
+    named = {part.strip() for part in raw.replace("，", ",").split(",") if part.strip()}
+    if LEADERS in named:
+        named.discard(LEADERS)
+        for declared in procedure.registry():
+            named |= declared.supervisors
+    return frozenset(named)
 
 
 def required_for(groups: list[str] | frozenset[str]) -> bool:

@@ -140,3 +140,13 @@ def test_my_tokens_page_lists_and_revokes(page_app: Any) -> None:
     token_id = re.search(r'data-token="([0-9a-f]{64})"', body).group(1)  # type: ignore[union-attr]
     assert client.post(f"/me/tokens/{token_id}/revoke").status_code == 302
     assert "没有有效的访问令牌" in text(client.get("/me/tokens"))
+
+
+def test_the_default_second_factor_groups_are_admin_and_every_procedures_leaders() -> None:
+    """`@leaders` in the setting stands for the groups the procedures declare as supervisors."""
+    from service import procedure, totp
+
+    required = totp.required_groups()
+    leaders = frozenset().union(*(p.supervisors for p in procedure.registry()))
+    assert "admin" in required and leaders <= required and "@leaders" not in required
+    assert {"office_leader", "secretary_general", "leadership"} <= required
