@@ -1,4 +1,5 @@
-"""The `govflow` command: serve, init, deploy, rebuild-read-models, backup, restore, bench."""
+"""The `govflow` command: serve, init, deploy, rebuild-read-models, backup, restore, verify, rotate-key,
+org-export, org-import, bench."""
 
 from __future__ import annotations
 
@@ -152,6 +153,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(module: str, name: str, args: argparse.Namespace) -> int:
+    """Run a command whose code lives with its subject (imported only when it is run)."""
+    import importlib
+
+    return int(getattr(importlib.import_module(module), name)(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per second otherwise
@@ -180,6 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("restore", help="由备份文件恢复到空数据库（DATABASE_URL；已有数据则拒绝）")
     p.add_argument("file", help="备份文件 govflow-年月日-时分秒.db 或 .dump（其说明文件 .json 须在旁）")
     p.set_defaults(func=_restore)
+    p = sub.add_parser("verify", help="校验历史记录和审计日志的哈希链，指出第一处被修改、删除或插入的记录")
+    p.set_defaults(func=lambda a: _lazy("service.chain_verify", "main", a))
+    p = sub.add_parser("rotate-key", help="生成新的数据密钥并用它重新加密全部个人信息（旧密钥保留至 --drop-old）")
+    p.add_argument("--drop-old", action="store_true", help="重新加密完成后从密钥文件中删除旧密钥")
+    p.set_defaults(func=lambda a: _lazy("service.key_rotation", "main", a))
+    p = sub.add_parser("org-export", help="导出组织（组、用户、成员关系）到 Excel 文件")
+    p.add_argument("file")
+    p.set_defaults(func=lambda a: _lazy("service.org_excel", "export_main", a))
+    p = sub.add_parser("org-import", help="由 Excel 文件导入组织（先检查，全部无误才写入）")
+    p.add_argument("file")
+    p.set_defaults(func=lambda a: _lazy("service.org_excel", "import_main", a))
     p = sub.add_parser("bench", help="性能测试，输出 JSON")
     p.add_argument("--instances", type=int, default=None,
                    help="每项测试的案件数（默认 300，--quick 时 60）")

@@ -58,6 +58,14 @@ PLATFORM: tuple[SettingSpec, ...] = (
                 "应在另一块磁盘上，并由本单位定期复制到异地", unit="", minimum=1, maximum=500),
     SettingSpec("backup.keep", 7, "备份保留份数：备份目录中保留最新的多少份备份，每次备份成功后删除更早的",
                 unit="份", minimum=1, maximum=365),
+    # 安全审计 (service/audit.py): 网络安全法 第二十一条 — logs kept no less than six months
+    SettingSpec("audit.keep_days", 180, "审计日志保留天数：审计记录至少保留多少天，更早的记录才可清理（不得少于 180 天）",
+                unit="天", minimum=180, maximum=3650),
+    # 访问频率限制 (service/web/rate_limits.py), per source address
+    SettingSpec("ratelimit.login_per_minute", 10, "登录频率限制：同一来源地址每分钟最多尝试登录多少次",
+                unit="次", minimum=1, maximum=1000),
+    SettingSpec("ratelimit.api_per_minute", 600, "接口频率限制：同一来源地址（或同一令牌）每分钟最多调用接口多少次",
+                unit="次", minimum=10, maximum=100000),
 )
 
 _lock = threading.Lock()

@@ -96,7 +96,9 @@ def test_api_lists_every_setting_grouped_by_procedure(api: ApiClient) -> None:
                                                              "forms.future_tolerance_minutes",
                                                              "attachments.max_mb", "attachments.max_per_case",
                                                              *IDENTITY_KEYS,
-                                                             "backup.at_minute", "backup.directory", "backup.keep"]
+                                                             "backup.at_minute", "backup.directory", "backup.keep",
+                                                             "audit.keep_days", "ratelimit.login_per_minute",
+                                                             "ratelimit.api_per_minute"]
     petition = {s["key"]: s for s in groups["信访件办理"]["settings"]}
     declared = procedure.get("petition")
     assert declared is not None

@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     from service.web.account_pages import account_pages
     from service.web.api import api
     from service.web.attachment_pages import UploadRequest, attachment_api, attachment_pages
+    from service.web.audit_pages import audit_pages
     from service.web.auth_pages import auth_pages
     from service.web.backup_pages import backup_pages
     from service.web.calendar_admin import calendar_admin
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     from service.web.layout import layout
     from service.web.migration_pages import migration_pages
     from service.web.notice_pages import notice_pages
+    from service.web.org_pages import org_pages
     from service.web.preference_pages import preference_pages
     from service.web.reports import reports_pages
     from service.web.search_api import search_api
@@ -110,6 +112,8 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(migration_pages)
     app.register_blueprint(incident_pages)
     app.register_blueprint(backup_pages)  # 备份: /admin/backups, nested in it /api/v1/admin/backups
+    app.register_blueprint(audit_pages)  # 审计日志: /admin/audit, nested in it /api/v1/admin/audit
+    app.register_blueprint(org_pages)  # 组织管理: /admin/users, /admin/groups, nested in it /api/v1/users, /api/v1/groups
     _procedure_routes(app)
     _error_handlers(app)
 
