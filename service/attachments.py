@@ -21,7 +21,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store, policy, procedure, queries
+from service import clock, config_store, hash_chain, policy, procedure, queries
 from service.actors import Actor
 from service.attachment_rules import DEFAULT as DEFAULT_RULES
 from service.attachment_rules import AttachmentRules
@@ -31,7 +31,7 @@ from service.store import statements as stmt
 from service.store.attachment_models import Attachment, AttachmentBlob
 from service.store.db import Database, RawTx
 from service.store.fastsql import FastSql
-from service.store.models import History, HumanTask, Instance
+from service.store.models import HumanTask, Instance
 
 START = "start"  # task_bpmn_id of a file uploaded with the registration
 CASE = "case"  # task_bpmn_id of a file added on the case page outside any step of the uploader's
@@ -42,11 +42,6 @@ NEW_ATTACHMENT = stmt.insert(Attachment, stmt.params(
     "instance_id task_bpmn_id task_id kind filename media_type size sha256 uploaded_by uploaded_at personal"),
     defaulted=("id",), returning="id")
 NEW_BLOB = stmt.insert(AttachmentBlob, stmt.params("attachment_id content"))
-_HISTORY_COLUMNS = "instance_id at username action task_bpmn_id task_name task_id comment"
-# the history row of an upload: the columns it says; any other (data before/after, columns other
-# features add) keeps its default
-NEW_HISTORY = stmt.insert(History, stmt.params(_HISTORY_COLUMNS), defaulted=tuple(
-    c.name for c in History.__table__.columns if c.name not in _HISTORY_COLUMNS.split()))
 COUNT = "SELECT COUNT(*) FROM attachments WHERE instance_id = :id"
 LOCK_CASE = "SELECT id FROM instances WHERE id = :id FOR UPDATE"
 
@@ -166,10 +161,11 @@ def store(sql: FastSql, handle: Session | RawTx, instance_id: int, uploads: list
             "sha256": upload.sha256, "uploaded_by": username, "uploaded_at": sql.when(now), "personal": personal,
         })[0][0])
         sql.run(handle, NEW_BLOB, {"attachment_id": new_id, "content": upload.content})
-        sql.run(handle, NEW_HISTORY, {
-            "instance_id": instance_id, "at": sql.when(now), "username": username, "action": "attach",
+        # the history row of an upload: the columns it says, the others NULL; chained to the case's
+        hash_chain.write_history(sql, handle, [{
+            "instance_id": instance_id, "at": now, "username": username, "action": "attach",
             "task_bpmn_id": None if bpmn_id in (START, CASE) else bpmn_id, "task_name": task_name,
-            "task_id": task_id, "comment": _history_text(upload, personal)})
+            "task_id": task_id, "comment": _history_text(upload, personal)}])
         ids.append(new_id)
     return ids
 

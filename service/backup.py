@@ -35,7 +35,7 @@ from sqlalchemy import inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from service import clock
+from service import clock, keyring
 from service.errors import Conflict, Invalid, NotFound, Unavailable
 from service.store.backup_models import FAILED, RUNNING, BackupRun
 
@@ -185,6 +185,7 @@ def backup(url: str, directory: Path) -> Made:
         manifest = {
             "format": MANIFEST_FORMAT, "file": final.name, "dialect": dialect,
             "created_at": clock.now_iso(), **facts,
+            "keys": keyring.ring().fingerprint(),  # a restore needs the same keyring (ids only)
             "size": partial.stat().st_size, "sha256": _sha256(partial),
         }
         os.replace(partial, final)
@@ -339,6 +340,7 @@ def restore(file: Path, url: str) -> dict[str, Any]:
                       f"{revisions[0]}）：请先升级 GovFlow 再恢复")
     if dialect == "sqlite" and sqlite_path(url).resolve() == file.resolve():
         raise Invalid("不能把备份文件恢复到它自身")
+    keyring.check_fingerprint(manifest.get("keys"))  # the keys its personal data is sealed with
     try:
         tables, full = holdings(url)
     except OperationalError as exc:
@@ -375,8 +377,23 @@ def restore(file: Path, url: str) -> dict[str, Any]:
              or facts["ids_sha256"][t] != manifest.get("ids_sha256", {}).get(t)]
     if wrong:
         raise BackupFailed(f"恢复后的数据与备份说明不符（{'、'.join(wrong)}），请勿使用该数据库")
+    _audited(file, url, manifest)
     log.info("已由 %s 恢复到 %s（%.1f 秒）", file, safe_url(url), time.monotonic() - started)
     return {"manifest": manifest, "facts": facts, "database": safe_url(url)}
+
+
+def _audited(file: Path, url: str, manifest: dict[str, Any]) -> None:
+    """The restore's audit row, in the restored database (whose chain it continues)."""
+    from service import audit
+    from service.store.db import Database
+
+    db = Database(url)
+    try:
+        audit.write(db, audit.RESTORE, target=file.name, username=None if audit.origin() else audit.CLI,
+                    detail=f"由备份 {file}（{manifest.get('created_at') or '时间不详'}，数据库版本 "
+                           f"{manifest.get('schema_revision')}）恢复到 {safe_url(url)}，核对一致")
+    finally:
+        db.dispose()
 
 
 def _sqlite_restore(file: Path, target: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import backup, clock, config_store
+from service import audit, backup, clock, config_store
 from service.actors import Actor
 from service.backup import NAME, Made, manifest_path
 from service.clock import BEIJING
@@ -126,7 +126,20 @@ def record(db: Database, kind: str, username: str | None, into: Path, keep: int 
     with db.write() as session:
         session.add(run)
         session.flush()
+        _audited(session, run, username)
         return view(run)
+
+
+def _audited(session: Any, run: BackupRun, username: str | None) -> None:
+    """The backup's audit row, in the transaction recording its run (none before migration 0020:
+    `govflow backup` of a database not yet upgraded)."""
+    if not inspect(session.connection()).has_table("audit_log"):
+        return
+    ok = run.status == OK
+    audit.record(session, audit.BACKUP, target=Path(run.path).name if run.path else None, username=username,
+                 result=audit.SUCCESS if ok else audit.FAILURE,
+                 detail=f"{KIND_LABELS.get(run.kind, run.kind)}：" + (f"{run.path}（{size_text(run.size_bytes)}）"
+                                                                    if ok else f"失败：{run.error}"))
 
 
 def manual(db: Database, actor: Actor) -> dict[str, Any]:
@@ -212,6 +225,7 @@ def run_due(db: Database, now: datetime | None = None) -> dict[str, Any] | None:
             run = session.get(BackupRun, run_id)
             assert run is not None
             _finish(run, made, error, seconds)
+            _audited(session, run, audit.SYSTEM)
             if made is not None:
                 state.settled = day
             return view(run)

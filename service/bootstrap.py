@@ -11,7 +11,7 @@ from typing import Any
 
 from lxml import etree
 
-from service import deadlines, ledger_scripts, links, notices, procedure, script_context, search_keys
+from service import deadlines, keyring, ledger_scripts, links, notices, procedure, script_context, search_keys
 from service.config import Settings
 from service.deploy import (
     check_diagram,
@@ -141,6 +141,7 @@ def deploy_files(runtime: Runtime, paths: list[Path], user: str | None = None, *
 def build(settings: Settings | None = None, migrate: bool = True) -> Services:
     settings = settings or Settings()
     search_keys.configure(settings.secret_key)  # the key of the searchable fields' hashes
+    keyring.configure(settings)  # the sealing keys: a bad key file stops here; a first start makes one
     if not procedure.registry().keys():
         install_procedures()
     db = Database(settings.database_url)

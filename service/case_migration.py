@@ -28,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, notices
+from service import clock, hash_chain, notices
 from service.actors import Actor
 from service.engine import ProcessModel, connect_loops, ready_user_tasks, restore_workflow, tasks_in
 from service.engine.events import waiting_dues, waiting_timers
@@ -371,9 +371,9 @@ def _reproject(runtime: Any, tx: Any, step: Step, found: Plan, actor: Actor) -> 
                                           for g in groups])
         if assignee and not _member(sql, tx, assignee, groups):
             sql.run(tx, "UPDATE human_tasks SET assignee = NULL WHERE id = :id", {"id": task_id})
-            sql.run(tx, stmt.NEW_HISTORY, {**_history(step.case.id, step.now, actor.username, "unclaim",
-                                                      task_bpmn_id=bpmn_id, task_name=meta["name"], task_id=task_id,
-                                                      comment=f"迁移后办理组变更，{assignee} 的签收已退回"), "at": at})
+            hash_chain.write_history(sql, tx, [_history(step.case.id, step.now, actor.username, "unclaim",
+                                                        task_bpmn_id=bpmn_id, task_name=meta["name"], task_id=task_id,
+                                                        comment=f"迁移后办理组变更，{assignee} 的签收已退回")])
         told = [g for g in groups if g not in old_groups.split(",")]
         if told:
             notices.write_opened(runtime.db, tx, step, [{"id": task_id, "bpmn_id": bpmn_id, "name": meta["name"],

@@ -24,6 +24,14 @@ class Settings:
     timers: bool = field(default_factory=lambda: os.environ.get("GOVFLOW_TIMERS", "1") != "0")
     poll_seconds: float = field(default_factory=lambda: float(os.environ.get("GOVFLOW_POLL_SECONDS", "1")))
     deploy_on_start: bool = True
+    # The web's own defences (service/web/security_headers.py, rate_limits.py): served over TLS
+    # (Secure cookies, HSTS), how many reverse proxies in front are trusted for X-Forwarded-*,
+    # the rate limits on or off (off only for benchmarks) and where their counters live.
+    tls: bool = field(default_factory=lambda: os.environ.get("GOVFLOW_TLS", "0") == "1")
+    trusted_proxies: int = field(default_factory=lambda: int(os.environ.get("GOVFLOW_TRUSTED_PROXIES", "0")))
+    ratelimit: bool = field(default_factory=lambda: os.environ.get("GOVFLOW_RATELIMIT", "1") != "0")
+    ratelimit_storage: str = field(
+        default_factory=lambda: os.environ.get("GOVFLOW_RATELIMIT_STORAGE") or "memory://")
 
 
 def _secret() -> str:

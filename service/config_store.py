@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, procedure
+from service import audit, clock, procedure
 from service.errors import Invalid, NotFound
 from service.procedure import SettingSpec
 from service.store.models import Setting, SettingChange
@@ -32,8 +32,11 @@ PLATFORM: tuple[SettingSpec, ...] = (
     SettingSpec("attachments.max_per_case", 20, "附件数量上限：每个案件最多多少个附件", unit="个", minimum=1, maximum=200),
     # 身份鉴别 (service/identity.py, service/lockout.py); the demo organisation skips forced change
     # and the second factor, never the lock or the session limits
-    SettingSpec("identity.lockout_failures", 5, "登录失败锁定次数：同一账户或同一来源地址在统计时段内连续登录失败多少次即锁定",
+    SettingSpec("identity.lockout_failures", 5, "账户锁定次数：同一账户（不论来源地址）在统计时段内登录失败多少次即锁定该账户",
                 unit="次", minimum=3, maximum=20),
+    SettingSpec("identity.lockout_address_failures", 20,
+                "来源地址锁定次数：同一来源地址（不论账户）在统计时段内登录失败多少次即锁定该地址；"
+                "办公网络多人共用一个出口地址，宜大于账户锁定次数", unit="次", minimum=3, maximum=500),
     SettingSpec("identity.lockout_window_minutes", 15, "登录失败统计时段：多少分钟内的失败次数累计计算",
                 unit="分钟", minimum=1, maximum=1440),
     SettingSpec("identity.lockout_minutes", 30, "锁定时长：账户或来源地址锁定多少分钟后自动解锁（管理员可提前解锁）",
@@ -250,6 +253,8 @@ def change(session: Session, key: str, raw_value: Any, username: str) -> dict[st
     session.add(SettingChange(key=key, at=clock.now(), username=username,
                               before=None if before is None else json.dumps(before, ensure_ascii=False),
                               after=json.dumps(value, ensure_ascii=False)))
+    audit.record(session, audit.SETTING, target=key, username=username,
+                 detail=f"{spec.label.split('：')[0]}：{before} → {value}")
     return {"key": key, "value": value, "before": before, "changed": True}
 
 
@@ -306,6 +311,14 @@ def load_clock(session: Session) -> None:
         clock.set_offset(timedelta(seconds=float(row.value)))
 
 
+def _span(seconds: float) -> str:
+    """A duration in Chinese (3天4小时5分), for the audit row of a clock move."""
+    minutes = int(seconds // 60)
+    days, hours, rest = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "天"), (hours, "小时"), (rest, "分")) if n)
+    return text or f"{seconds:g}秒"
+
+
 def advance_clock(session: Session, delta_seconds: float) -> float:
     """Move the shared virtual clock forward; returns the new offset in seconds."""
     from datetime import timedelta
@@ -322,4 +335,6 @@ def advance_clock(session: Session, delta_seconds: float) -> float:
     else:
         row.value = str(value)
     clock.set_offset(timedelta(seconds=value))
+    audit.record(session, audit.CLOCK, target=CLOCK_KEY,
+                 detail=f"模拟时钟向前拨动 {_span(delta_seconds)}（累计偏移 {_span(value)}）")
     return value

@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import clock
+from service import audit, clock
 from service.engine import ProcessModel, parse_processes
 from service.engine.scripts import ScriptRejected, check_source
 from service.errors import Invalid
@@ -357,6 +357,8 @@ def deploy(session: Session, checked: Checked, user: str | None, *, comment: str
         session.add(definition)
         session.flush()
         write_snapshots(session, definition.id, checked.forms)
+        audit.record(session, audit.DEPLOY, target=f"{key} v{version}", username=user,
+                     detail=f"部署“{model.name}”第 {version} 版" + (f"；说明：{comment}" if comment else ""))
         versions[key] = version
         changed = True
     session.flush()

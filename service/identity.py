@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
-from service import auth, clock, config_store, lockout, totp
+from service import audit, auth, clock, config_store, lockout, totp
 from service.errors import Forbidden, Invalid, NotFound, Unauthorized
 from service.store.db import Database
 from service.store.identity_models import Credential, IdentityMark, PasswordHistory
@@ -107,6 +107,7 @@ def change_password(session: Session, user: User, current: str, new: str, confir
     if errors:
         raise Invalid("密码未修改", errors)
     set_password(session, user, new)
+    audit.record(session, audit.PASSWORD_CHANGE, target=user.username, detail="本人修改密码", username=user.username)
 
 
 def must_change(session: Session, user: User) -> bool:
@@ -133,10 +134,28 @@ class SignIn:
     second_factor: str | None  # "verify" (enrolled), "enrol" (required, not yet), None
 
 
-def _failed(db: Database, username: str, address: str, exc: Unauthorized) -> Exception:
+def _failed(db: Database, username: str, address: str, exc: Unauthorized, step: str = "密码") -> Exception:
     with db.write() as session:
+        audit.record(session, audit.LOGIN_FAILED, target=username, detail=f"{step}验证失败：{exc.message}",
+                     result=audit.FAILURE, username=username, address=address)
         locked = lockout.record_failure(session, username, address)
     return lockout.AccountLocked(lockout.locked_message()) if locked else exc
+
+
+def _signed(session: Session, user: User, address: str) -> SignIn:
+    """A password accepted: the account's failures forgotten, what it still owes, the login row."""
+    lockout.forget_failures(session, user.username)
+    second = None
+    cred = session.get(Credential, user.id)
+    if cred is not None and cred.totp_enabled_at is not None:
+        second = "verify"  # whoever enrolled, even by choice in the demo organisation, gives the code
+    elif not is_demo(session) and totp.required_for(user.group_keys):
+        second = "enrol"
+    signed = SignIn(user.id, user.username, must_change(session, user), second)
+    owed = {"verify": "；待输入动态验证码", "enrol": "；待绑定双因素认证"}.get(second or "", "")
+    audit.record(session, audit.LOGIN, target=user.username, username=user.username, address=address,
+                 detail="密码正确" + owed + ("；须修改密码" if signed.must_change else ""))
+    return signed
 
 
 def sign_in(db: Database, username: object, password: object, address: str | None) -> SignIn:
@@ -144,20 +163,14 @@ def sign_in(db: Database, username: object, password: object, address: str | Non
     lock. Only well-formed attempts are counted: a malformed request proves nothing."""
     address = address or "unknown"
     with db.write() as session:
-        if isinstance(username, str) and username:
-            lockout.refuse_if_locked(session, username, address)
-        try:
-            user = auth.authenticate(session, username, password)
-        except Unauthorized as exc:
-            error = exc
-        else:
-            lockout.forget_failures(session, user.username)
-            demo = is_demo(session)
-            second = None
-            if not demo and totp.required_for(user.group_keys):
-                cred = session.get(Credential, user.id)
-                second = "verify" if cred is not None and cred.totp_enabled_at is not None else "enrol"
-            return SignIn(user.id, user.username, must_change(session, user), second)
+        refused = _lock_refusal(session, username, address) if isinstance(username, str) and username else None
+        if refused is None:
+            try:
+                return _signed(session, auth.authenticate(session, username, password), address)
+            except Unauthorized as exc:
+                error = exc
+    if refused is not None:
+        raise refused  # after the commit of its audit row
     if isinstance(username, str) and username and isinstance(password, str):
         raise _failed(db, username, address, error)
     raise error
@@ -170,12 +183,28 @@ def second_factor(db: Database, user_id: int, code: object, address: str | None)
         if user is None or not user.active:
             raise Unauthorized("用户不存在或已停用")
         username = user.username
-        lockout.refuse_if_locked(session, username, address or "unknown")
+        refused = _lock_refusal(session, username, address or "unknown")
         cred = session.get(Credential, user_id)
-        if cred is not None and isinstance(code, str) and totp.verify(session, cred, code, wall_now()):
+        if refused is None and cred is not None and isinstance(code, str) and totp.verify(session, cred, code, wall_now()):
             lockout.forget_failures(session, username)
+            audit.record(session, audit.SECOND_FACTOR, target=username, detail="登录验证通过",
+                         username=username, address=address)
             return
-    raise _failed(db, username, address or "unknown", Unauthorized("动态验证码不正确或已使用"))
+    if refused is not None:
+        raise refused
+    raise _failed(db, username, address or "unknown", Unauthorized("动态验证码不正确或已使用"), "动态验证码")
+
+
+def _lock_refusal(session: Session, username: str, address: str) -> lockout.AccountLocked | None:
+    """The refusal if the account or the address is locked, its audit row added to `session` (the
+    caller commits it, then raises the refusal)."""
+    try:
+        lockout.refuse_if_locked(session, username, address)
+    except lockout.AccountLocked as exc:
+        audit.record(session, audit.LOGIN_FAILED, target=username, detail=f"已锁定，拒绝登录：{exc.message}",
+                     result=audit.DENIED, username=username, address=address)
+        return exc
+    return None
 
 
 def api_token(db: Database, body: dict[str, Any], address: str | None) -> dict[str, Any]:
@@ -193,6 +222,8 @@ def api_token(db: Database, body: dict[str, Any], address: str | None) -> dict[s
         user = session.get(User, signed.user_id)
         assert user is not None
         value = auth.issue_token(session, user)
+        audit.record(session, audit.TOKEN, target=user.username, detail="签发访问令牌（API 登录）",
+                     username=user.username, address=address)
         return {"token": value, "user": {"username": user.username, "name": user.name, "groups": user.group_keys}}
 
 
@@ -225,4 +256,7 @@ def revoke_token(session: Session, token_id: str, user_id: int | None) -> None:
     row = session.get(ApiToken, token_id)
     if row is None or (user_id is not None and row.user_id != user_id):
         raise NotFound("访问令牌不存在或已失效")
+    owner = session.get(User, row.user_id)
+    audit.record(session, audit.TOKEN, target=owner.username if owner else str(row.user_id),
+                 detail="注销访问令牌" + ("（本人）" if user_id is not None else "（管理员）"))
     session.execute(delete(ApiToken).where(ApiToken.token_hash == token_id))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service import clock, config_store
+from service import audit, clock, config_store
 from service.errors import GovFlowError, NotFound
 from service.store.identity_models import ADDRESS_LOCK, USER_LOCK, AccountLock, LoginFailure
 
@@ -56,16 +56,21 @@ def record_failure(session: Session, username: str, address: str) -> bool:
     session.add(LoginFailure(username=username, address=address, at=now))
     session.flush()
     since = now - timedelta(minutes=int(config_store.get("identity.lockout_window_minutes")))
-    limit = int(config_store.get("identity.lockout_failures"))
+    limits = {USER_LOCK: int(config_store.get("identity.lockout_failures")),
+              ADDRESS_LOCK: int(config_store.get("identity.lockout_address_failures"))}
     until = now + timedelta(minutes=int(config_store.get("identity.lockout_minutes")))
     locked = False
     for kind, column, subject in ((USER_LOCK, LoginFailure.username, username),
                                   (ADDRESS_LOCK, LoginFailure.address, address)):
+        limit = limits[kind]
         count = session.scalar(select(func.count()).select_from(LoginFailure)
                                .where(column == subject, LoginFailure.at > since))
         if int(count or 0) >= limit:
             if session.scalars(_live(kind, subject, now).limit(1)).first() is None:
                 session.add(AccountLock(kind=kind, subject=subject, locked_at=now, until=until))
+                audit.record(session, audit.LOCK, target=subject, username=username, address=address,
+                             detail=f"{'账户' if kind == USER_LOCK else '来源地址'}连续登录失败 {count} 次，"
+                                    f"锁定至 {clock.iso(until)}")
             locked = True
     return locked
 
@@ -92,4 +97,6 @@ def unlock(session: Session, lock_id: int, admin: str) -> dict[str, Any]:
     row.unlocked_at, row.unlocked_by = _now(), admin
     column = LoginFailure.username if row.kind == USER_LOCK else LoginFailure.address
     session.execute(delete(LoginFailure).where(column == row.subject))
+    audit.record(session, audit.UNLOCK, target=row.subject, username=admin,
+                 detail=f"管理员解除{'账户' if row.kind == USER_LOCK else '来源地址'}锁定")
     return {"id": row.id, "kind": row.kind, "subject": row.subject, "unlocked_by": admin}

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service import clock, procedure, search_keys
+from service import clock, procedure, sealed, search_keys
 from service.store.models import History, HumanTask, Instance, ReadRow
 
 
@@ -138,7 +138,7 @@ def write_step(sql: Any, tx: Any, case: Any, new_rows: list[dict[str, Any]], now
     earlier: list[dict[str, Any]] = []
     if any(model.uses_case for model in models):
         stored = sql.rows(tx, _CASE_HISTORY, {"id": case.id})
-        earlier = [{"action": action, "data_after": raw, "at": now}
+        earlier = [{"action": action, "data_after": sealed.unseal(raw), "at": now}
                    for action, raw in stored[:len(stored) - len(new_rows)]]
     task_ids = sorted({str(r["task_id"]) for r in new_rows if r.get("task_id")})
     if not task_ids:

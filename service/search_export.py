@@ -70,6 +70,20 @@ def _personal_values(session: Session, actor: Actor, cases: list[Instance]) -> d
     return found
 
 
+def described(criteria: search.Criteria) -> str:
+    """The criteria of an export for its audit row; personal values (an ID number searched) are
+    named by their field only, never written."""
+    labels = search.personal_keys()
+    shown = [f"{name}={value}" for name, value in (
+        ("流程", criteria.process), ("状态", criteria.status), ("编号", criteria.q or criteria.business_key),
+        ("标题", criteria.subject), ("办理单位", criteria.handling_group), ("登记自", criteria.started_from),
+        ("登记至", criteria.started_to), ("期限自", criteria.due_from), ("期限至", criteria.due_to),
+        ("停滞天数", criteria.stalled_days)) if value]
+    shown += [label for flag, label in ((criteria.overdue, "已超期"), (criteria.listed, "挂牌督办")) if flag]
+    shown += [f"按{labels.get(key, key)}查询" for key, _value in criteria.personal]
+    return "Excel：" + ("；".join(shown) if shown else "全部案件")
+
+
 def workbook(session: Session, actor: Actor, criteria: search.Criteria, status_labels: dict[str, str],
              made_at: datetime | None = None) -> bytes:
     cases = search.find(session, actor, criteria, limit=search.EXPORT_LIMIT, cap=search.EXPORT_LIMIT)

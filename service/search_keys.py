@@ -67,6 +67,12 @@ def digest(process_key: str, key: str, value: Any) -> str | None:
     return hmac.new(_key(), message, hashlib.sha256).hexdigest()
 
 
+def match_digest(process_key: str, value: Any) -> str | None:
+    """The stored hash of a case's duplicate key (`Procedure.duplicate_key`, instances.match_hash):
+    keyed like the search hashes, so the column cannot be matched against guessed ID numbers."""
+    return digest(process_key, "\0duplicate", value)
+
+
 def searchable(process_key: str) -> Mapping[str, str]:
     declared = procedure.get(process_key)
     return declared.search_keys if declared is not None else {}

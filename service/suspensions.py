@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from service import clock, policy
+from service import audit, clock, policy
 from service.actors import Actor
 from service.errors import Conflict, Invalid
 from service.store.db import Database
@@ -154,6 +154,9 @@ def _write(db: Database, actor: Actor, body: dict[str, Any], action: str) -> dic
             session.add(row)
             session.flush()  # the (username, group, seq) constraint: a concurrent event fails here
             released = _release(session, actor, user, group.key, reason, now) if action == SUSPEND else []
+            audit.record(session, audit.PERMISSION, target=f"{user.username}@{group.key}", username=actor.username,
+                         detail=f"{'停权' if action == SUSPEND else '恢复权限'}：{who}在“{group.name}”；原因：{reason}"
+                                + (f"；退回签收 {len(released)} 件" if released else ""))
             result = {"id": row.id, "username": user.username, "name": user.name, "group": group.key,
                       "group_name": group.name, "action": action, "suspended": action == SUSPEND,
                       "reason": reason, "by": actor.username, "at": clock.iso(now), "released_tasks": released}

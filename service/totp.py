@@ -14,7 +14,7 @@ import segno
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import config_store, procedure
+from service import audit, config_store, procedure
 from service.store.identity_models import Credential, RecoveryCode
 from service.store.models import User
 
@@ -103,6 +103,9 @@ def use_recovery_code(session: Session, user_id: int, code: str, now: datetime) 
     if row is None:
         return False
     row.used_at = now
+    user = session.get(User, user_id)
+    audit.record(session, audit.SECOND_FACTOR, target=user.username if user else str(user_id),
+                 detail=f"使用恢复码登录（剩余 {remaining_codes(session, user_id)} 个）", username=user.username if user else None)
     return True
 
 

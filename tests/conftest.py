@@ -25,6 +25,15 @@ import pytest
 
 # Demo passwords hashed with a cheap method in tests (scrypt costs ~0.4 s per hash and login).
 os.environ.setdefault("GOVFLOW_PASSWORD_HASH", "pbkdf2:sha256:1000")
+# The suite makes many calls a second from one address: the rate limits (service/web/rate_limits.py)
+# are off unless a test turns them on (Settings(ratelimit=True)); subprocess servers inherit this.
+os.environ.setdefault("GOVFLOW_RATELIMIT", "0")
+# A fixed keyring (service/keyring.py) in the environment, so subprocess servers inherit it.
+os.environ.setdefault(
+    "GOVFLOW_KEYS",
+    '{"version": 1, "chain_key": "' + "c4" * 32 + '", "keys": [{"id": "ktest1", "algorithm": "sm4-gcm",'
+    ' "key": "' + "5a" * 16 + '", "created": "2024-01-01T00:00:00+00:00"}]}',
+)
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:

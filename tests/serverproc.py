@@ -60,7 +60,8 @@ def govflow_command() -> list[str]:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVFLOW_", "PG"))}
+    # the suite's keyring (tests/conftest.py) stays: the tests open what the server sealed
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVFLOW_", "PG")) or k == "GOVFLOW_KEYS"}
     env.update({
         "DATABASE_URL": database_url,
         "SECRET_KEY": "scale-out-test-secret",

@@ -22,7 +22,7 @@ import pytest
 from conftest import PETITION, ApiClient, login, pin_clock, text
 from sqlalchemy import select
 
-from service import backup, backup_schedule, config_store
+from service import backup, backup_schedule, chain_verify, config_store
 from service.clock import BEIJING
 from service.errors import Conflict, Forbidden, Invalid
 from service.store.backup_models import BackupRun
@@ -217,6 +217,9 @@ def test_a_restored_database_serves_its_cases(api: ApiClient, db_url: str, fresh
         assert copy.instance("admin", iid)["business_key"] == original["business_key"]
         r = copy.complete("xfk1", iid, "classify", {"category": "行政", "route": "dept", "handling_group": "dept_fgw"})
         assert r.status_code == 200, r.get_json()
+        # 防篡改: the copy's history and audit chains are whole (`govflow verify`), and go on whole
+        checked = chain_verify.verify(app.extensions["govflow"].db)
+        assert checked.ok and checked.rows > 0, checked.problems
     finally:
         app.extensions["govflow"].db.dispose()
 
@@ -277,7 +280,7 @@ def test_a_backup_restores_only_into_its_own_kind_of_database(api: ApiClient, db
 def test_the_commands_back_up_and_restore_and_refuse_a_database_with_data(sqlite_app: Any, sqlite_url: str,
                                                                            tmp_path: Path) -> None:
     register(ApiClient(sqlite_app), "命令行备份")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GOVFLOW_")}, "DATABASE_URL": sqlite_url}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GOVFLOW_") or k == "GOVFLOW_KEYS"}, "DATABASE_URL": sqlite_url}
     made = subprocess.run([str(ROOT / ".venv/bin/govflow"), "backup", str(tmp_path / "cli")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
@@ -408,7 +411,7 @@ def test_the_daily_backup_runs_once_across_app_processes(app: Any, db_url: str, 
         session.merge(Setting(key=config_store.CLOCK_KEY, value=str(offset)))
     gate = tmp_path / "gate"
     gate.mkdir()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GOVFLOW_")}, "GOVFLOW_CLOCK": "virtual"}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GOVFLOW_") or k == "GOVFLOW_KEYS"}, "GOVFLOW_CLOCK": "virtual"}
     nodes = [subprocess.Popen([str(ROOT / ".venv/bin/python"), "-c", POLLING_NODE, db_url, str(gate), str(n)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n in range(3)]

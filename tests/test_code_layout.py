@@ -127,7 +127,7 @@ def test_a_model_column_cannot_be_left_out_of_the_hot_path_inserts() -> None:
 
     every = {c.name for c in Instance.__table__.columns}
     written = statements.NEW_CASE.split("(", 1)[1].split(")", 1)[0].split(", ")
-    assert every - set(written) == {"id", "error", "error_at", "listed_at"}
+    assert every - set(written) == {"id", "error", "error_at", "listed_at", "history_seq", "history_head"}
     with pytest.raises(RuntimeError, match="listed_at"):
         statements.insert(Instance, statements.params("definition_id process_key business_key"),
                           defaulted=("id",))

@@ -150,3 +150,38 @@ def test_the_default_second_factor_groups_are_admin_and_every_procedures_leaders
     leaders = frozenset().union(*(p.supervisors for p in procedure.registry()))
     assert "admin" in required and leaders <= required and "@leaders" not in required
     assert {"office_leader", "secretary_general", "leadership"} <= required
+
+
+def test_in_the_demo_organisation_a_user_who_enrolled_by_choice_must_give_the_code(page_app: Any) -> None:
+    """The demo asks nobody for a second factor, but one who enrolled on /me/second-factor (to try
+    it, or for real) is asked for the code from then on, on the pages and for API tokens."""
+    from datetime import timedelta
+
+    from service import clock
+    from service.totp import code_at
+
+    client = page_app.test_client()
+    assert client.post("/login", data={"username": "admin", "password": "govflow-demo"}).status_code == 302
+    assert client.get("/tasks").status_code == 200  # no second factor asked
+    page = text(client.get("/me/second-factor"))
+    secret = re.search(r'id="enrol-secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
+    r = client.post("/me/second-factor", data={"code": code_at(secret, _now())})
+    assert r.status_code == 200 and len(re.findall(r"<li><code>([a-z0-9-]+)</code></li>", text(r))) == 10
+    client.post("/logout")
+    r = client.post("/login", data={"username": "admin", "password": "govflow-demo"})
+    assert r.headers["Location"].endswith("/login/verify")
+    api = page_app.test_client()
+    r = api.post("/api/v1/auth/token", json={"username": "admin", "password": "govflow-demo"})
+    assert r.status_code == 401 and r.get_json()["message"] == "动态验证码不正确或已使用"
+    clock.start_from(clock.now() - clock.offset() + timedelta(seconds=60))  # a fresh 30-second step
+    assert client.post("/login/verify", data={"code": code_at(secret, _now())}).status_code == 302
+    assert client.get("/tasks").status_code == 200
+
+
+def test_the_totp_secret_is_stored_sealed(prod: Any) -> None:
+    from sqlalchemy import text as sql
+
+    _client, secret, _codes = _enrolled_admin(prod)
+    with prod.extensions["govflow"].db.read() as session:
+        stored = session.execute(sql("SELECT totp_secret FROM credentials WHERE totp_secret IS NOT NULL")).scalar_one()
+    assert secret not in stored and stored.startswith("gf1:")

@@ -78,7 +78,7 @@ def start_petition(api: ApiClient) -> dict[str, Any]:
 
 
 # 身份鉴别's settings (service/config_store.py), declared after the attachments'
-IDENTITY_KEYS = ["identity.lockout_failures", "identity.lockout_window_minutes", "identity.lockout_minutes",
+IDENTITY_KEYS = ["identity.lockout_failures", "identity.lockout_address_failures", "identity.lockout_window_minutes", "identity.lockout_minutes",
                  "identity.password_min_length", "identity.password_history", "identity.password_max_days",
                  "identity.idle_minutes", "identity.session_hours", "identity.second_factor_groups"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from service import clock, duty_excel, duty_roster, policy, script_context
+from service import audit, clock, duty_excel, duty_roster, policy, script_context
 from service.actors import Actor
 from service.errors import Invalid
 from service.ledger_excel import XLSX_MIME
@@ -62,6 +62,7 @@ def on_duty() -> list[str]:
 def _excel(period: Period) -> Response:
     with services().db.read() as session:
         body = duty_excel.export(session, period)
+    audit.write(services().db, audit.EXPORT, target=duty_excel.TITLE, detail=f"Excel：{period.label}")
     return Response(body, mimetype=XLSX_MIME, headers={"Content-Disposition": duty_excel.content_disposition(period)})
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from service import clock, ledger_excel, ledgers
+from service import audit, clock, ledger_excel, ledgers
 from service.actors import Actor
 from service.errors import Invalid
 from service.ledgers import Column, Ledger, Period
@@ -89,6 +89,8 @@ def may_read_drills(actor: Actor) -> bool:
 
 
 def _xlsx(tables: list[tuple[Ledger, list[dict[str, Any]]]], named: Ledger, period: Period) -> Response:
+    audit.write(services().db, audit.EXPORT, target=named.name,
+                detail=f"Excel：{period.label}，{sum(len(rows) for _ledger, rows in tables)} 行")
     response = Response(ledger_excel.workbook(tables, period), mimetype=ledger_excel.XLSX_MIME)
     response.headers["Content-Disposition"] = ledger_excel.content_disposition(named, period)
     response.headers["Cache-Control"] = "no-store"

@@ -4,7 +4,7 @@ user in each. Every demo user's password is `govflow-demo`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A unit of the office (a 委室 `dept_*`, or a county-level congress `county_<x>`) as opposed to a
 # role inside a county (its web admin `county_<x>_web`, its reviewing leader `county_<x>_leader`).
@@ -39,29 +39,50 @@ class Organisation:
     groups: dict[str, str]  # group key → name
     users: list[tuple[str, str, list[str]]]  # (username, name, group keys)
     password: str
+    # group key → 组类别 (service/organisation.py KINDS); a group not named here: demo_kind(key)
+    kinds: dict[str, str] = field(default_factory=dict)
 
+
+LEADER_GROUPS = ("office_leader", "secretary_general", "leadership", "emergency_group")
+
+
+def demo_kind(group_key: str) -> str:
+    """The kind of a demo group: the platform's roles, units by prefix, the leaders' groups."""
+    if group_key in ("admin", "designer"):
+        return "platform"
+    if group_key in LEADER_GROUPS or group_key.endswith("_leader"):
+        return "leaders"
+    if group_key.startswith(DEPARTMENT_PREFIX):
+        return "department"
+    if group_key.startswith(COUNTY_PREFIX):
+        return "county"
+    return "office"
+
+
+_DEMO_GROUPS = {
+    "admin": "系统管理员",
+    "designer": "流程设计员",
+    "xfk": "信访科",
+    "office_leader": "办公室分管领导",
+    "secretary_general": "秘书长",
+    "leadership": "常委会领导",
+    "dept_fgw": "法制工作委员会",
+    "dept_cjw": "财政经济委员会",
+    "dept_jsw": "监察和司法委员会",
+    "county_linxiang": "临翔区人大常委会",
+    "county_fengqing": "凤庆县人大常委会",
+    "zzb": "机关综治办",
+    "emergency_group": "应急领导小组",
+    "web_admin": "网站管理员",
+    "county_linxiang_web": "临翔区人大网站管理员",
+    "county_linxiang_leader": "临翔区人大分管领导",
+    "county_fengqing_web": "凤庆县人大网站管理员",
+    "county_fengqing_leader": "凤庆县人大分管领导",
+}
 
 DEMO = Organisation(
-    groups={
-        "admin": "系统管理员",
-        "designer": "流程设计员",
-        "xfk": "信访科",
-        "office_leader": "办公室分管领导",
-        "secretary_general": "秘书长",
-        "leadership": "常委会领导",
-        "dept_fgw": "法制工作委员会",
-        "dept_cjw": "财政经济委员会",
-        "dept_jsw": "监察和司法委员会",
-        "county_linxiang": "临翔区人大常委会",
-        "county_fengqing": "凤庆县人大常委会",
-        "zzb": "机关综治办",
-        "emergency_group": "应急领导小组",
-        "web_admin": "网站管理员",
-        "county_linxiang_web": "临翔区人大网站管理员",
-        "county_linxiang_leader": "临翔区人大分管领导",
-        "county_fengqing_web": "凤庆县人大网站管理员",
-        "county_fengqing_leader": "凤庆县人大分管领导",
-    },
+    groups=_DEMO_GROUPS,
+    kinds={key: demo_kind(key) for key in _DEMO_GROUPS},
     users=[
         ("admin", "系统管理员", ["admin"]),
         ("sjy1", "流程设计员", ["designer"]),

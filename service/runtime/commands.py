@@ -18,7 +18,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service import clock, notices, policy, procedure, readmodels, receipts, schedule
+from service import clock, hash_chain, notices, policy, procedure, readmodels, receipts, schedule, search_keys
 from service.actors import SYSTEM, Actor
 from service.engine import (
     SERIALIZER_VERSION,
@@ -119,7 +119,7 @@ class Commands(StepMachinery):
         with sql.batch(session):
             sql.run(session, stmt.NEW_STATE, {"id": case.id, "state": step.state})
             open_tasks = self._project(session, step)
-            sql.many(session, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+            hash_chain.write_history(sql, session, step.history, {case.id: hash_chain.EMPTY})  # a new chain
             if duplicate_of is not None:
                 sql.run(session, stmt.NEW_LINK, {"from_id": case.id, "to_id": duplicate_of[0],
                                                  "relation": "duplicate", "now": sql.when(now)})
@@ -134,8 +134,11 @@ class Commands(StepMachinery):
         value = data.get(declared.duplicate_key) if declared and declared.duplicate_key else None
         if not isinstance(value, str) or not value.strip():
             return None, None
-        digest = hashlib.sha256(f"{process_key}:{value.strip().upper()}".encode()).hexdigest()
-        found = self.sql.rows(session, stmt.RUNNING_MATCH, {"process": process_key, "hash": digest})
+        # keyed (an unkeyed hash of an ID number is the number: its space is small enough to try);
+        # a case registered before that still carries the unkeyed one until `govflow rotate-key`
+        digest = search_keys.match_digest(process_key, value)
+        legacy = hashlib.sha256(f"{process_key}:{value.strip().upper()}".encode()).hexdigest()
+        found = self.sql.rows(session, stmt.RUNNING_MATCH, {"process": process_key, "hash": digest, "legacy": legacy})
         return digest, (found[0] if found else None)
 
     def _effects(self, session: RawTx | Session, case: CaseRef, outbox: Any, now: datetime, by: str | None,

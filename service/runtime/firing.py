@@ -16,7 +16,7 @@ import orjson
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import clock, notices, readmodels
+from service import clock, hash_chain, notices, readmodels, sealed
 from service.actors import SYSTEM
 from service.engine import (
     restore_workflow,
@@ -113,8 +113,9 @@ class TimerFiring(StepMachinery):
                     self._effects(tx, step.case, item.outbox, step.now, SYSTEM.username, item.task_id, recorded=sent)
                     self._record(item, sent)
                 if done:
-                    sql.many(tx, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for item in done
-                                                    for h in item.step.history])
+                    with sql.batch(tx):
+                        hash_chain.write_history(sql, tx, [h for item in done for h in item.step.history],
+                                                 {item.step.case.id: item.step.head() for item in done})
                     for item in done:
                         readmodels.write_step(sql, tx, item.step.case, item.step.history, item.step.now)
         except BaseException:
@@ -179,7 +180,7 @@ class TimerFiring(StepMachinery):
         wf = self.live.take(case.id, case.version, case.business_key)
         try:
             if wf is None:
-                wf = restore_workflow(orjson.loads(state), self._model(definition_id))
+                wf = restore_workflow(orjson.loads(sealed.unseal(state)), self._model(definition_id))
             rows_before = self._before(case.process_key, wf)
             waiting = {tid: (due, label) for tid, (due, label) in waiting_dues(wf).items()}
             outbox = self._run(wf, wf.refresh_timers)

@@ -19,7 +19,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import clock, definitions, notices, procedure, readmodels, script_context
+from service import clock, definitions, hash_chain, notices, procedure, readmodels, script_context, sealed
 from service.actors import SYSTEM
 from service.engine import (
     SERIALIZER_VERSION,
@@ -116,6 +116,7 @@ class Step:
     # A person's step (start, complete, message) moves last_step_at; the system's (timers,
     # recomputed deadlines) only updated_at: timers are not activity for the stalled count.
     activity: bool = True
+    head: Callable[[], hash_chain.Head | None] = lambda: None  # the history chain's, read by _guard
 
 
 class StaleCase(Conflict):
@@ -203,7 +204,7 @@ class StepMachinery:
             raise NotFound("案件不存在")
         case = CaseRef(*row[0][:6])
         model = self._model(case.definition_id)
-        return case, restore_workflow(orjson.loads(row[0][6]), model)
+        return case, restore_workflow(orjson.loads(sealed.unseal(row[0][6])), model)
 
     def _load(self, session: Session, inst: Instance) -> tuple[BpmnWorkflow, ProcessModel]:
         """A freshly restored workflow for reading (case pages): never the cached one."""
@@ -335,6 +336,7 @@ class StepMachinery:
         checks: list[Check] = [(sql.counted(session, statement, params), Conflict(message))
                                for statement, params, message in guards]
         checks.append((saved, StaleCase("该案件已被他人同时处理，请刷新后重试")))
+        step.head = hash_chain.read_head(sql, session, case.id)  # after the UPDATE: the row is ours
         return checks
 
     def _write_step(self, session: Session | RawTx, step: Step, history: bool = True) -> None:
@@ -344,7 +346,7 @@ class StepMachinery:
         sql.run(session, stmt.SAVE_STATE, {"id": step.case.id, "state": step.state})
         step.opened = self._project(session, step)
         if history:
-            sql.many(session, stmt.NEW_HISTORY, [{**h, "at": sql.when(h["at"])} for h in step.history])
+            hash_chain.write_history(sql, session, step.history, {step.case.id: step.head()})
 
     @staticmethod
     def _settle(step: Step, checks: list[Check]) -> None:

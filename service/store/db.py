@@ -53,6 +53,9 @@ class Database:
     """Owns the engines; `write()` and `read()` give one transaction each."""
 
     def __init__(self, url: str) -> None:
+        from service import hash_chain
+
+        hash_chain.install()  # every History row added through a session is chained (防篡改)
         self.url = url
         self.dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
         if self.dialect == "sqlite":

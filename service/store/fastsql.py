@@ -6,7 +6,8 @@ The statements here are fixed strings written once, with `:name` parameters (tra
 `%(name)s` for psycopg), run inside the transaction of a `RawTx` (or of an ORM session, for the
 few callers that hold one), so atomicity and the version check are unchanged. Date-times go
 through SQLAlchemy's own bind processor, so rows written here read back exactly like rows the
-ORM wrote; driver errors are wrapped as SQLAlchemy's."""
+ORM wrote; driver errors are wrapped as SQLAlchemy's. Parameters filling sealed columns (registered
+by service/store/statements.py from the models' column types) are sealed here, at bind time."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from service import sealed
 from service.store.driver import RawTx, wrap_driver_error
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -67,6 +69,7 @@ class FastSql:
     def run(self, session: Session | RawTx, sql: str, params: dict[str, Any] | None = None) -> int:
         """Execute one statement; returns the row count."""
         cur = self._cursor(session)
+        params = sealed.bind(sql, params)
         try:
             cur.execute(self._text(sql), params or {})
             return int(cur.rowcount)
@@ -75,6 +78,7 @@ class FastSql:
 
     def rows(self, session: Session | RawTx, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self._cursor(session)
+        params = sealed.bind(sql, params)
         try:
             cur.execute(self._text(sql), params or {})
             return [tuple(r) for r in cur.fetchall()]
@@ -87,6 +91,7 @@ class FastSql:
         multi-row INSERT … VALUES (…), (…) instead."""
         if not params:
             return
+        params = [sealed.bind(sql, p) for p in params]
         if self.postgresql and len(params) > 1:
             head, _, values = sql.partition(" VALUES ")
             rows, merged = [], {}
@@ -103,18 +108,34 @@ class FastSql:
         except Exception as exc:
             raise self._fail(session, sql, params, exc) from exc
 
+    def _own_cursor(self, handle: RawTx, sql: str, params: dict[str, Any]) -> Any:
+        """A statement on its own cursor (inside a PostgreSQL batch: its result is read when the
+        batch ends)."""
+        try:
+            cur = handle.fairy.driver_connection.cursor()
+            cur.execute(self._text(sql), params)
+        except Exception as exc:
+            raise self._fail(handle, sql, params, exc) from exc
+        return cur
+
     def counted(self, handle: Session | RawTx, sql: str, params: dict[str, Any]) -> Callable[[], int]:
         """Execute a statement whose row count is read later: inside a PostgreSQL batch it is
         known only when the batch ends (each such statement gets its own cursor)."""
+        params = sealed.bind(sql, params)
         if self.postgresql and isinstance(handle, RawTx):
-            try:
-                cur = handle.fairy.driver_connection.cursor()
-                cur.execute(self._text(sql), params)
-            except Exception as exc:
-                raise self._fail(handle, sql, params, exc) from exc
+            cur = self._own_cursor(handle, sql, params)
             return lambda: int(cur.rowcount)
         count = self.run(handle, sql, params)
         return lambda: count
+
+    def fetched(self, handle: Session | RawTx, sql: str, params: dict[str, Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        """Execute a query whose rows are read later (like `counted`: inside a PostgreSQL batch
+        they arrive when the batch ends, with no round trip of their own)."""
+        if self.postgresql and isinstance(handle, RawTx):
+            cur = self._own_cursor(handle, sql, params)
+            return lambda: [tuple(r) for r in cur.fetchall()]
+        found = self.rows(handle, sql, params)
+        return lambda: found
 
     @contextmanager
     def batch(self, handle: Session | RawTx) -> Iterator[None]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.sealed import SealedText
 from service.store.models import Base
 
 USER_LOCK = "user"
@@ -67,7 +68,8 @@ class Credential(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     must_change: Mapped[bool] = mapped_column(Boolean, default=False)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # sealed like personal data (service/sealed.py): the secret alone lets anyone make codes
+    totp_secret: Mapped[str | None] = mapped_column(SealedText, nullable=True)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # the last accepted TOTP time step: a code is good once (RFC 6238 §5.2)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)

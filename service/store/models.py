@@ -16,6 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from service.sealed import SealedText
+
 
 class Base(DeclarativeBase):
     pass
@@ -26,6 +28,8 @@ class Group(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
+    # 组类别 (service/organisation.py KINDS): department, county, leaders, office, platform
+    kind: Mapped[str] = mapped_column(String(16), default="office", server_default="office")
 
 
 class UserGroup(Base):
@@ -130,6 +134,10 @@ class Instance(Base):
     match_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # 演练: a drill runs like any case but is marked everywhere and left out of statistics.
     drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # 防篡改: the head of the case's history chain (service/hash_chain.py) — the last row's number
+    # and the keyed link after it; moved by every history insert, under this row's lock.
+    history_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    history_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The engine state lives in its own table: list scans read small rows only.
     state_row: Mapped[InstanceState] = relationship(lazy="select", uselist=False, cascade="all, delete-orphan")
 
@@ -151,7 +159,7 @@ class InstanceState(Base):
     __tablename__ = "instance_states"
 
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(SealedText)  # sealed: it holds every form field
 
 
 class HumanTask(Base):
@@ -219,6 +227,8 @@ class History(Base):
     """Append-only record of every action (who, what, when, data before/after)."""
 
     __tablename__ = "history"
+    # one place per row in its case's chain: two writers can never fork a chain
+    __table_args__ = (Index("ux_history_chain", "instance_id", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
@@ -228,10 +238,13 @@ class History(Base):
     task_bpmn_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     task_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    data_before: Mapped[str | None] = mapped_column(Text, nullable=True)
-    data_after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data_before: Mapped[str | None] = mapped_column(SealedText, nullable=True)  # sealed: form data
+    data_after: Mapped[str | None] = mapped_column(SealedText, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     on_behalf_of: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 委托: the delegator
+    # 防篡改 (service/hash_chain.py): the row's place in its case's chain and its keyed hash
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Setting(Base):
@@ -397,5 +410,5 @@ class Submission(Base):
     username: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(210))
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str | None] = mapped_column(SealedText, nullable=True)  # sealed: an answer may echo form data
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

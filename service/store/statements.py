@@ -7,8 +7,10 @@ handful of fixed statements, so they are written by hand, but checked against th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from service import sealed
 from service.store.models import (
     Delivery,
     History,
@@ -23,6 +25,8 @@ from service.store.models import (
     Timer,
 )
 
+_PARAM_ONLY = re.compile(r":[A-Za-z_]\w*")
+
 
 def insert(model: Any, values: dict[str, str], defaulted: tuple[str, ...] = (), returning: str | None = None) -> str:
     """`INSERT INTO <table> (…) VALUES (…)` with `values` (column → SQL expression, usually a
@@ -36,7 +40,25 @@ def insert(model: Any, values: dict[str, str], defaulted: tuple[str, ...] = (), 
                            f"declared defaulted {missing}")
     names = [c for c in columns if c in values]
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(values[c] for c in names)})"
-    return f"{sql} RETURNING {returning}" if returning else sql
+    return _sealing(model, values, f"{sql} RETURNING {returning}" if returning else sql)
+
+
+def update(model: Any, values: dict[str, str], where: str) -> str:
+    """`UPDATE <table> SET col = expr, … WHERE <where>`, its sealed columns' parameters registered."""
+    table = model.__table__
+    unknown = sorted(set(values) - {c.name for c in table.columns})
+    if unknown:
+        raise RuntimeError(f"UPDATE {table.name}: unknown columns {unknown}")
+    sets = ", ".join(f"{c} = {e}" for c, e in values.items())
+    return _sealing(model, values, f"UPDATE {table.name} SET {sets} WHERE {where}")
+
+
+def _sealing(model: Any, values: dict[str, str], sql: str) -> str:
+    """Register the `:param`s that fill the model's sealed columns (service/sealed.py), so
+    fastsql seals them when the statement runs, whoever builds the parameters."""
+    sealed_params = [values[c][1:] for c in sealed.sealed_columns(model)
+                     if c in values and _PARAM_ONLY.fullmatch(values[c])]
+    return sealed.register(sql, sealed_params)
 
 
 def params(names: str) -> dict[str, str]:
@@ -60,7 +82,7 @@ OPEN_BY_ID = "SELECT id, bpmn_id, name, candidate_groups, assignee FROM human_ta
 LATEST_DEFINITION = "SELECT id FROM definitions WHERE key = :key ORDER BY version DESC LIMIT 1"
 CASE_BY_IDEMPOTENCY_KEY = "SELECT id, business_key, status FROM instances WHERE idempotency_key = :key"
 RUNNING_MATCH = (
-    "SELECT id, business_key FROM instances WHERE process_key = :process AND match_hash = :hash "
+    "SELECT id, business_key FROM instances WHERE process_key = :process AND match_hash IN (:hash, :legacy) "
     "AND status = 'running' ORDER BY id LIMIT 1"
 )
 
@@ -82,7 +104,7 @@ SAVE_CASE = ("UPDATE instances SET version = :new_version, updated_at = :now, la
              "error = NULL, error_at = NULL, " + _SAVE_CASE_COLUMNS)
 # The system's steps (timer firings, deadline recomputes) are not activity: updated_at only.
 SAVE_CASE_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now, " + _SAVE_CASE_COLUMNS
-SAVE_STATE = "UPDATE instance_states SET state = :state WHERE instance_id = :id"
+SAVE_STATE = update(InstanceState, {"state": ":state"}, "instance_id = :id")
 NEXT_NUMBER = (
     "INSERT INTO sequences (name, value) VALUES (:name, 1) "
     "ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value"
@@ -92,7 +114,7 @@ NEW_CASE = insert(Instance, {
              "idempotency_key match_hash drill"),
     "version": "1", "started_at": ":now", "started_by": ":user", "updated_at": ":now", "last_step_at": ":now",
     "serializer_version": ":serializer",
-}, defaulted=("id", "error", "error_at", "listed_at"), returning="id")
+}, defaulted=("id", "error", "error_at", "listed_at", "history_seq", "history_head"), returning="id")
 NEW_STATE = insert(InstanceState, {"instance_id": ":id", "state": ":state"})
 NEW_TASK = insert(HumanTask, {
     **params("id instance_id process_key business_key bpmn_id name form_key candidate_groups assignee due_at"),
@@ -105,8 +127,8 @@ MOVE_TIMER = (
     "UPDATE timers SET due_at = :due_at WHERE instance_id = :id AND task_id = :task_id AND state = 'waiting'"
 )
 NEW_HISTORY = insert(History, params(
-    "instance_id at username action task_bpmn_id task_name task_id data_before data_after comment on_behalf_of"),
-    defaulted=("id",))
+    "instance_id at username action task_bpmn_id task_name task_id data_before data_after comment on_behalf_of "
+    "seq row_hash"), defaulted=("id",))  # written by service/hash_chain.py write_history, chained
 
 # ----- timers --------------------------------------------------------------------------------
 

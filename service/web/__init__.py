@@ -14,6 +14,7 @@ from service.bootstrap import Services, build
 from service.config import Settings
 from service.errors import GovFlowError
 from service.store.models import User
+from service.web import rate_limits, security_headers
 from service.web.context import LoginUser, csrf, services
 
 __all__ = ["LoginUser", "create_app", "csrf", "services"]
@@ -116,13 +117,12 @@ def create_app(settings: Settings | None = None, start_timers: bool | None = Non
     app.register_blueprint(org_pages)  # 组织管理: /admin/users, /admin/groups, nested in it /api/v1/users, /api/v1/groups
     _procedure_routes(app)
     _error_handlers(app)
+    _audit_origin(app)
 
-    @app.after_request
-    def _headers(response: Any) -> Any:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    # the web's own defences: CSP with a per-request script nonce, framing, HSTS over TLS, cookie
+    # flags, trusted proxies; rate limits on login and the API
+    security_headers.init(app, svc.settings)
+    rate_limits.init(app, svc.settings)
 
     if start_timers if start_timers is not None else svc.settings.timers:
         from service.timers import start_scheduler
@@ -160,6 +160,35 @@ def _load_user(user_id: str) -> LoginUser | None:
             return LoginUser(user) if user is not None and user.active else None
     except ValueError:
         return None
+
+
+def _request_username() -> str | None:
+    """Who the request acts as, asked when an audit row is written: the bearer token's user (the
+    API), else the signed-in user (the pages), else nobody yet (a login names its account itself)."""
+    from flask_login import current_user
+
+    actor = g.get("actor")
+    if actor is not None:
+        return str(actor.username)
+    return str(current_user.username) if current_user and current_user.is_authenticated else None
+
+
+def _audit_origin(app: Flask) -> None:
+    """安全审计: every request binds its user and source address (the address the login lockout
+    counts) for service.audit.record, released when the request ends."""
+    from service import audit
+
+    @app.before_request
+    def _bind() -> None:
+        binding = audit.bind(_request_username, request.remote_addr)
+        binding.__enter__()
+        g.audit_binding = binding
+
+    @app.teardown_request
+    def _unbind(_exc: Any) -> None:
+        binding = g.pop("audit_binding", None)
+        if binding is not None:
+            binding.__exit__(None, None, None)
 
 
 def _wants_json() -> bool:

@@ -55,13 +55,6 @@ def post_definition() -> Any:
                     "changed": result["changed"], "warnings": result["warnings"]}), 201
 
 
-@api.get("/groups")
-@token_required
-def list_groups() -> Any:
-    with services().db.read() as session:
-        return jsonify(queries.groups(session))
-
-
 @api.post("/instances")
 @token_required
 def start_instance() -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from service import config_store, identity, totp
+from service import audit, config_store, identity, totp
 from service.errors import GovFlowError, Invalid, Unauthorized
 from service.store.models import User
 from service.web.context import LoginUser, services
@@ -35,6 +35,8 @@ def _session_limits() -> Any:
     if request.path.startswith("/api/") or request.endpoint == "static" or not current_user.is_authenticated:
         return None
     if identity.session_expired(session.get("gf_login"), session.get("gf_seen")):
+        audit.write(services().db, audit.LOGOUT, target=current_user.username, detail="会话超时，自动退出",
+                    username=current_user.username, address=request.remote_addr)
         logout_user()
         session.clear()
         flash(identity.TIMEOUT_MESSAGE, "error")
@@ -156,6 +158,8 @@ def enrol() -> Any:
                 cred = identity.credential(db_session, user.id)
                 cred.totp_secret, cred.totp_enabled_at, cred.totp_last_step = secret, identity.wall_now(), step
                 codes = totp.new_recovery_codes(db_session, user)
+                audit.record(db_session, audit.SECOND_FACTOR, target=user.username,
+                             detail=f"绑定动态验证码（TOTP），生成 {len(codes)} 个恢复码")
             session.pop("gf_enrol_secret", None)
             _done("enrol")
             return render_template("me_recovery_codes.html", codes=codes,
@@ -168,6 +172,7 @@ def enrol() -> Any:
 @auth_pages.post("/logout")
 @login_required
 def logout() -> Any:
+    audit.write(services().db, audit.LOGOUT, target=current_user.username)
     logout_user()
     session.clear()
     flash("您已安全退出", "info")

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, ur
 from flask_login import login_required
 from jinja2 import BaseLoader, Environment, FileSystemLoader, TemplateNotFound
 
-from service import clock, documents, policy, queries
+from service import audit, clock, documents, policy, queries
 from service.actors import Actor
 from service.documents import CaseFacts, Document
 from service.errors import Unavailable
@@ -106,6 +106,8 @@ def to_pdf(html: str) -> bytes:
 def _pdf_response(actor: Actor, instance_id: int, doc_key: str) -> Response:
     facts, doc, issued, masked = _prepared(actor, instance_id, doc_key)
     body = to_pdf(_html(facts, doc, issued, masked, for_pdf=True))
+    audit.write(services().db, audit.EXPORT, target=facts.business_key,
+                detail=f"PDF：{doc.name}" + ("（个人信息已遮蔽）" if masked else "（含明文个人信息）"))
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = content_disposition(facts.business_key, doc)
     response.headers["Cache-Control"] = "no-store"

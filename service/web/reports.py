@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from service import clock, ledger_excel, ledgers
+from service import audit, clock, ledger_excel, ledgers
 from service.actors import Actor
 from service.errors import Forbidden, Invalid
 from service.ledgers import Ledger, Period
@@ -47,6 +47,7 @@ def _rows(declared: Procedure, ledger: Ledger, period: Period) -> list[dict[str,
 
 
 def _xlsx(ledger: Ledger, period: Period, rows: list[dict[str, Any]]) -> Response:
+    audit.write(services().db, audit.EXPORT, target=ledger.name, detail=f"Excel：{period.label}，{len(rows)} 行")
     response = Response(ledger_excel.to_xlsx(ledger, period, rows), mimetype=ledger_excel.XLSX_MIME)
     response.headers["Content-Disposition"] = ledger_excel.content_disposition(ledger, period)
     response.headers["Cache-Control"] = "no-store"

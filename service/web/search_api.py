@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from service import clock, queries, saved_filters, search, search_export
+from service import audit, clock, queries, saved_filters, search, search_export
 from service.errors import BadRequest
 from service.web.api_support import api_actor, int_arg, json_body, token_required
 from service.web.context import services
@@ -30,6 +30,8 @@ def run_search() -> Any:
         if fmt == "xlsx":
             made_at = clock.now()
             body = search_export.workbook(session, api_actor(), criteria, STATUS_LABELS, made_at)
+            audit.write(services().db, audit.EXPORT, target=search_export.SHEET_NAME,
+                        detail=search_export.described(criteria))
             return Response(body, mimetype=search_export.ledger_excel.XLSX_MIME,
                             headers={"Content-Disposition": search_export.content_disposition(made_at)})
         limit = min(int_arg("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT, search.MAX_LIMIT)

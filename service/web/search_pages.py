@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, render_template, request, url_for
 from flask_login import login_required
 
-from service import clock, queries, saved_filters, search, search_export
+from service import audit, clock, queries, saved_filters, search, search_export
 from service.errors import BadRequest, Forbidden, Invalid
 from service.web.case_view import list_rows
 from service.web.context import services
@@ -87,6 +87,7 @@ def export() -> Any:
             body = search_export.workbook(session, current_actor(), criteria, STATUS_LABELS, made_at)
     except (BadRequest, Forbidden) as exc:
         return _render(request.args, (exc.status, exc.message))
+    audit.write(services().db, audit.EXPORT, target=search_export.SHEET_NAME, detail=search_export.described(criteria))
     return Response(body, mimetype=search_export.ledger_excel.XLSX_MIME,
                     headers={"Content-Disposition": search_export.content_disposition(made_at)})
 

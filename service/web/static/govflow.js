@@ -1,5 +1,6 @@
-/* GovFlow pages: conditional form fields (JSON Schema if/then), the bpmn-js diagram views and the
-   督办 board chart (ECharts). */
+/* GovFlow pages: conditional form fields (JSON Schema if/then), the bpmn-js diagram views, the
+   督办 board chart (ECharts), and the confirm/print/auto-submit behaviour the templates declare with
+   data- attributes. */
 (function () {
   'use strict';
 
@@ -152,9 +153,50 @@
     }, true);
   }
 
-  function init() { initForms(); initPopovers(); }
+  /* The page's behaviour without inline handlers (the Content-Security-Policy runs no inline code):
+     data-confirm on a form (asked on submit) or on a button or link (asked on click), data-print
+     buttons, data-autosubmit selects (clearing the fields named in data-clear first), data-back
+     links. */
+  function initActions() {
+    document.addEventListener('click', function (ev) {
+      var el = ev.target.closest && ev.target.closest('[data-confirm]:not(form), [data-print], [data-back]');
+      if (!el) return;
+      if (el.hasAttribute('data-print')) { ev.preventDefault(); window.print(); return; }
+      if (el.hasAttribute('data-back')) {
+        if (window.history.length > 1) { ev.preventDefault(); window.history.back(); }
+        return;
+      }
+      if (!window.confirm(el.getAttribute('data-confirm'))) { ev.preventDefault(); ev.stopImmediatePropagation(); }
+    }, true);
+    document.addEventListener('submit', function (ev) {
+      var form = ev.target;
+      if (!form.hasAttribute || !form.hasAttribute('data-confirm')) return;
+      if (!window.confirm(form.getAttribute('data-confirm'))) { ev.preventDefault(); ev.stopImmediatePropagation(); }
+    }, true);
+    document.addEventListener('change', function (ev) {
+      var el = ev.target;
+      if (!el.hasAttribute || !el.hasAttribute('data-autosubmit') || !el.form) return;
+      (el.getAttribute('data-clear') || '').split(' ').forEach(function (name) {
+        var field = name && el.form.elements[name];
+        if (field) field.value = '';
+      });
+      if (el.form.requestSubmit) el.form.requestSubmit(); else el.form.submit();
+    });
+  }
+
+  /* Widgets a page declares by its elements: the case diagram, the 督办 chart. */
+  function initWidgets() {
+    var diagram = document.getElementById('diagram');
+    if (diagram && diagram.hasAttribute('data-diagram')) showDiagram(diagram);
+    var board = document.getElementById('supervision-chart');
+    var data = document.getElementById('board-data');
+    if (board && data) boardChart(board, JSON.parse(data.textContent));
+  }
+
+  function init() { initForms(); initPopovers(); initWidgets(); }
 
   window.GovFlow = { showDiagram: showDiagram, applyRules: applyRules, boardChart: boardChart };
+  initActions();
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
 })();

@@ -180,4 +180,14 @@
   }
 
   window.GovFlowVersions = { showVersion: showVersion, showDiff: showDiff };
+
+  /* The page says which view it is by its elements (no inline script: the CSP runs none). */
+  function init() {
+    var version = document.getElementById('version-diagram');
+    if (version) showVersion(version, document.getElementById('version-tasks'));
+    var pair = document.getElementById('diff-viewers');
+    if (pair) showDiff(pair, document.getElementById('diff-sync'));
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
 })();
