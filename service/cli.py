@@ -126,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("threads", args.threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if args.access_log else None)
+            self.cfg.set("worker_exit", _stop_timers)
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)  # several nodes may share one host
 
@@ -141,6 +142,16 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"GovFlow 正在运行：http://{host}:{port}  （{args.workers} 个进程）", flush=True)
     App().run()
     return 0
+
+
+def _stop_timers(_server: Any, worker: Any) -> None:
+    """gunicorn's worker_exit: stop the worker's timer job before the interpreter shuts down, so a
+    poll due at that moment is not handed to an executor that is already gone."""
+    app = getattr(worker, "wsgi", None)
+    svc = getattr(app, "extensions", {}).get("govflow") if app is not None else None
+    scheduler = getattr(svc, "scheduler", None)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=True)  # a poll under way finishes its transaction first
 
 
 def _bench(args: argparse.Namespace) -> int:
