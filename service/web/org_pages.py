@@ -206,16 +206,22 @@ def unlock(username: str) -> Any:
     return _user_action(username, "status", (), change)
 
 
+def _join(session: Any, key: str, username: str, field: str, title: str, empty: str) -> bool:
+    """Add a membership from a page's one field (the group on a user's page, the user on a
+    group's): an empty or unknown entry is that field's error."""
+    if not (key and username):
+        raise Invalid(title, [{"field": field, "message": empty}])
+    try:
+        return organisation.add_member(session, key, username)
+    except NotFound as exc:
+        raise Invalid(title, [{"field": field, "message": exc.message}]) from exc
+
+
 @org_pages.post("/admin/users/<username>/groups")
 @_admin
 def add_user_group(username: str) -> Any:
     def change(session: Any, values: dict[str, str]) -> str:
-        if not values["group"]:
-            raise Invalid("未加入", [{"field": "group", "message": "请选择要加入的组"}])
-        try:
-            added = organisation.add_member(session, values["group"], username)
-        except NotFound as exc:
-            raise Invalid("未加入", [{"field": "group", "message": exc.message}]) from exc
+        added = _join(session, values["group"], username, "group", "未加入", "请选择要加入的组")
         return f"已加入组 {values['group']}" if added else f"{username} 已在组 {values['group']} 中"
 
     return _user_action(username, "groups", ("group",), change)
@@ -302,12 +308,7 @@ def update_group(key: str) -> Any:
 @_admin
 def add_member(key: str) -> Any:
     def change(session: Any, values: dict[str, str]) -> str:
-        if not values["username"]:
-            raise Invalid("未添加成员", [{"field": "username", "message": "请填写要加入的用户名"}])
-        try:
-            added = organisation.add_member(session, key, values["username"])
-        except NotFound as exc:
-            raise Invalid("未添加成员", [{"field": "username", "message": exc.message}]) from exc
+        added = _join(session, key, values["username"], "username", "未添加成员", "请填写要加入的用户名")
         return f"已将 {values['username']} 加入本组" if added else f"{values['username']} 已是本组成员"
 
     return _group_action(key, "members", ("username",), change)
