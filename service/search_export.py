@@ -91,7 +91,9 @@ def workbook(session: Session, actor: Actor, criteria: search.Criteria, status_l
     groups = group_names(session)
     processes = {d.key: d.name for d in definitions.latest_all(session)}
     personal = _personal_values(session, actor, cases)
-    rows = [{"business_key": c.business_key, "title": c.title, "process": processes.get(c.process_key, c.process_key),
+    # 演练 marked in the title: a drill is marked in every export (the columns stay as they are)
+    rows = [{"business_key": c.business_key, "title": ("【演练】" if c.drill else "") + (c.title or ""),
+             "process": processes.get(c.process_key, c.process_key),
              "status": status_labels.get(c.status, c.status), "started_at": c.started_at, "due_at": c.due_at,
              "handling": groups.get(c.handling_group or "", c.handling_group or ""),
              "listed": "是" if c.listed else "", **personal.get(c.id, {})} for c in cases]

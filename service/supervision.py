@@ -40,13 +40,14 @@ def _fallback(inst: Instance) -> list[str]:
 
 
 def board(session: Session, actor: Actor, stalled_days: int | None = None) -> dict[str, Any]:
-    """Overdue and stalled running cases, grouped by handling department."""
+    """Overdue and stalled running cases, grouped by handling department. Drills (演练) are left
+    out: they run the same steps but count in no figure, the board's overdue counts included."""
     policy.require_supervisor(actor)
     now = clock.now()
     days = int(stalled_days if stalled_days is not None else config_store.get("supervision.stalled_days"))
     stalled_before = now - timedelta(days=days)
     query = select(Instance).where(
-        Instance.status == "running",
+        Instance.status == "running", Instance.drill.is_not(True),
         or_(Instance.due_at < now, stalled_since(stalled_before), Instance.listed.is_(True)),
     ).order_by(Instance.due_at)
     scope = policy.supervised(actor)

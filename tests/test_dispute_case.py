@@ -337,8 +337,6 @@ def test_escalation_is_refused_while_the_emergency_procedure_is_missing(api: Api
 
 def test_escalation_starts_a_linked_emergency_case_and_the_case_goes_on(api: ApiClient) -> None:
     iid, key = assigned(api)
-    r = api.complete("fgw1", iid, "handle", {**HANDLED, "escalate": True})
-    assert r.status_code == 422 and r.get_json()["details"][0]["field"] == "people_count"
     done(api, "fgw1", iid, "handle", {"result": "双方聚集对峙，已稳控现场", "resolved": False, "escalate": True,
                                       "people_count": 12})
     links = api.instance("zzb1", iid)["links"]
@@ -360,6 +358,16 @@ def test_escalation_starts_a_linked_emergency_case_and_the_case_goes_on(api: Api
     done(api, "fgw1", few, "handle", {**HANDLED, "escalate": True, "people_count": 3})
     other = api.instance("zzb1", api.instance("zzb1", few)["links"][0]["id"])["data"]
     assert other["type"] == "其他" and other["proposed_level"] == "major"
+
+
+def test_an_escalation_without_a_head_count_counts_the_registered_parties(api: ApiClient) -> None:
+    """API.md's `handle` keys are result, resolved, escalate: the head count is optional, and the
+    emergency then involves the parties registered (张三、李四、王五 → 3, below the 5 of 群体性事件)."""
+    iid, _key = assigned(api, parties="张三、李四、王五")
+    done(api, "fgw1", iid, "handle", {**HANDLED, "escalate": True})
+    emergency = api.instance("zzb1", api.instance("zzb1", iid)["links"][0]["id"])["data"]
+    assert emergency["people_count"] == 3 and emergency["type"] == "其他"
+    assert emergency["dispute_instance_id"] == iid
 
 
 # ---------------------------------------------------------------- the parties' confidentiality

@@ -355,6 +355,35 @@ def test_an_emergency_at_21_30_notifies_the_night_shift_and_at_10_00_the_day_shi
     assert any(n["instance_id"] == day and "【突发事件报告】" in n["text"] for n in r)
 
 
+def test_the_shift_on_duty_is_texted_first_through_the_senders(app: Any, api: ApiClient) -> None:
+    """The report's notice reaches the officer and the leader on duty (by SMS and e-mail, as each
+    has an address) before the emergency office's members: their deliveries are queued first."""
+    from sqlalchemy import select
+
+    from service import senders
+    from service.store.models import User
+
+    with app.extensions["govflow"].db.write() as session:
+        for username, phone, mail in (("xfk1", "13800000001", None), ("bgs", None, "bgs@example.gov.cn"),
+                                      ("zzb1", "13800000003", None)):
+            user = session.scalars(select(User).where(User.username == username)).one()
+            user.phone, user.email = phone, mail
+    assert put(api, "zzb1", DECEMBER_1).status_code == 200
+    sent: list[tuple[str, str, str]] = []
+    for channel in ("sms", "email"):
+        senders.register(channel, lambda address, subject, body, c=channel: sent.append((c, address, body)))
+    try:
+        iid = _report_at(api, datetime(2026, 12, 1, 10, 0, tzinfo=BEIJING))
+        assert senders.deliver_pending(app.extensions["govflow"].db) == 3
+    finally:
+        senders.unregister("sms")
+        senders.unregister("email")
+    assert [(c, a) for c, a, _body in sent] == [("sms", "13800000001"), ("email", "bgs@example.gov.cn"),
+                                                ("sms", "13800000003")]
+    key = api.instance("zzb1", iid)["business_key"]
+    assert all(body.startswith(f"【突发事件报告】{key} 群体性事件（机关大院门口）") for _c, _a, body in sent)
+
+
 # ----- the migration ----------------------------------------------------------------------------------
 
 

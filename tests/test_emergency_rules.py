@@ -128,6 +128,30 @@ def test_a_discovery_in_the_future_or_an_occurrence_after_it_is_refused_and_noth
     assert sqlite_api.get("zzb1", f"/api/v1/instances?process={PROCESS}").get_json() == []
 
 
+def test_every_deadline_and_the_cycle_follow_their_settings(sqlite_api: ApiClient) -> None:
+    """核实 10 minutes, 向上级报告 45 minutes, 续报 every 30 minutes, 专题报告 3 days (settings)."""
+    api = sqlite_api
+    for key, value in (("verify_minutes", 10), ("upward_minutes", 45), ("progress_minutes", 30),
+                       ("special_report_days", 3)):
+        r = api.client.put(f"/api/v1/settings/{PROCESS}.{key}", json={"value": value}, headers=api.headers("admin"))
+        assert r.status_code == 200, r.get_json()
+    at(T0)
+    iid = report(api)
+    assert api.task("zzb1", iid, "verify")["due_at"] == "2026-12-01T10:10:00+08:00"
+    done(api, "zzb1", iid, "verify", {**VERIFIED, "proposed_level": "major"})
+    done(api, "msz", iid, "decide_level", {"level": "major", "commander": "秘书长"})
+    assert api.task("zzb1", iid, "report_upward")["due_at"] == "2026-12-01T10:45:00+08:00"
+    fire(api, T0 + timedelta(minutes=95))
+    assert len(api.tasks("zzb1", iid, "progress_report")) == 3  # 10:30, 11:00, 11:30
+    done(api, "msz", iid, "declare_end", {"ended_at": "2026-12-01T11:40:00+08:00", "summary": "事态平息"})
+    for step, form in (("command", {"members": "秘书长", "location": "门卫室"}),
+                       ("report_upward", {"reported_to": "市委政法委", "reported_at": "2026-12-01T11:00:00+08:00",
+                                          "content": "已报告"}),
+                       ("call_services", {"called": "none"})):
+        done(api, "msz" if step == "command" else "zzb1", iid, step, form)
+    assert api.task("zzb1", iid, "special_report")["due_at"] == "2026-12-04T23:59:59+08:00"
+
+
 # ---------------------------------------------------------------- deadlines and their single 催办
 
 
@@ -268,7 +292,7 @@ def test_the_major_path_runs_in_parallel_and_joins_after_command_upward_report_c
     assert api.instance("zzb1", iid)["due_at"] == "2026-12-08T23:59:59+08:00"
     done(api, "zzb1", iid, "special_report", {"facts": "基本情况", "handling": "处置情况", "cause_analysis": "原因",
                                                "aftermath": "善后", "prevention": "防范措施"})
-    done(api, "zzb1", iid, "rectification", {"plan": "整改方案", "summary": "总结"})
+    done(api, "zzb1", iid, "rectification", {"plan": "整改方案"})  # API.md's key; the 总结 is optional
     assert api.instance("zzb1", iid)["status"] == "completed"
 
 

@@ -111,6 +111,35 @@ def test_the_page_names_who_is_on_duty_now(sqlite_api: ApiClient) -> None:
     assert duty is not None and "值班人员" in duty.group(1) and "带班领导" in duty.group(1)
 
 
+def test_the_page_names_who_was_on_duty_at_the_report_beside_who_is_on_duty_now(sqlite_api: ApiClient) -> None:
+    """Reported at 19:50 (白班: zzb1, zr, told first); at 20:30 the 夜班 (jsw1, msz) holds the duty."""
+    from conftest import pin_clock
+
+    from service import clock
+
+    api = sqlite_api
+    shifts = [{"day": "2026-12-01", "kind": "day", "officer": "zzb1", "leader": "zr", "note": ""},
+              {"day": "2026-12-01", "kind": "night", "officer": "jsw1", "leader": "msz", "note": ""}]
+    put = api.client.put("/api/v1/duty-roster?month=2026-12", headers=api.headers("zzb1"), json={"shifts": shifts})
+    assert put.status_code == 200, put.get_json()
+    pin_clock(clock.parse_datetime("2026-12-01T19:50:00+08:00"))
+    iid = report(api, occurred_at="2026-12-01T19:40:00+08:00", discovered_at="2026-12-01T19:45:00+08:00")
+    pin_clock(clock.parse_datetime("2026-12-01T20:30:00+08:00"))
+    api._tokens.clear()
+    s = situation(api, "msz", iid)
+    assert [(p["username"], p["role"], p["shift"]) for p in s["on_duty_at_report"]] == [
+        ("zzb1", "值班人员", "白班"), ("zr", "带班领导", "白班")]
+    assert [(p["username"], p["shift"]) for p in s["on_duty"]] == [("jsw1", "夜班"), ("msz", "夜班")]
+    [first] = [n for n in s["notified"] if n["kind"] == "emergency_report"]
+    assert [r["key"] for r in first["recipients"]][:2] == ["user:zzb1", "user:zr"]  # the shift first
+    api.app.config["WTF_CSRF_ENABLED"] = False
+    duty = re.search(r'<section class="panel" id="sit-duty">(.*?)</section>',
+                     text(login(api.app, "msz").get(f"/emergencies/{iid}/situation")), re.S)
+    assert duty is not None
+    now_part, report_part = duty.group(1).split("接报时值班（已首先通知）")
+    assert "主任" not in now_part and "主任" in report_part and "秘书长" in now_part
+
+
 def test_json_twin_names_who_was_notified_and_the_marks(api: ApiClient, virtual: None) -> None:
     iid = report(api, occurred_at="2026-12-01T09:20:00+08:00", discovered_at="2026-12-01T09:30:00+08:00",
                  drill=True)  # reported 30 minutes after discovery

@@ -8,6 +8,7 @@ see: which units may handle a case, when an escalation is possible, the parties'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,16 @@ def rung_passed(due_at: str, rung: str) -> bool:
     return clock.now() >= clock.parse_datetime(ladder_at(PROCEDURE, due_at, rung))
 
 
-HELPERS: dict[str, Callable[..., Any]] = {"headline": headline, "rung_passed": rung_passed}
+def people_involved(parties: str | None, people_count: int | None) -> int:
+    """How many people an escalated dispute involves: what the handling unit entered, else the
+    number of parties registered (named with 、，,；; as the register form asks), at least one."""
+    if isinstance(people_count, int) and not isinstance(people_count, bool) and people_count > 0:
+        return people_count
+    return max(1, len([name for name in re.split(r"[、，,；;\s]+", str(parties or "")) if name]))
+
+
+HELPERS: dict[str, Callable[..., Any]] = {"headline": headline, "rung_passed": rung_passed,
+                                          "people_involved": people_involved}
 
 
 # ---- Checks beyond the forms' JSON Schema (the groups table, the installed procedures).

@@ -50,6 +50,15 @@ def _on_duty(session: Session, moment: datetime) -> list[dict[str, Any]] | None:
     return [dict(p) for p in found or []]
 
 
+def _reported(data: dict[str, Any], inst: Instance) -> datetime:
+    """The moment the report reached the office (the start's `reported_at`; else the case's start)."""
+    value = data.get("reported_at")
+    try:
+        return clock.parse_datetime(value) if isinstance(value, str) and value else clock.parse_datetime(inst.started_at)
+    except ValueError:
+        return clock.parse_datetime(inst.started_at)
+
+
 def _labelled(data: dict[str, Any], labels: dict[str, Any], groups: dict[str, str]) -> dict[str, str]:
     """Every labelled key of the data as the case page shows its value (enum titles, names, dates)."""
     return {row["name"]: row["value"] for row in data_rows(data, labels, groups)}
@@ -194,6 +203,8 @@ def situation(session: Session, actor: Actor, instance_id: int, now: datetime) -
         "handling_group_name": groups.get(str(data.get("handling_group") or ""), data.get("handling_group") or ""),
         "called": shown.get("called", ""), "ended_at": data.get("ended_at"),
         "on_duty": _on_duty(session, now),
+        # who held the shift at the report's minute: the people its first notice went to
+        "on_duty_at_report": _on_duty(session, _reported(data, inst)),
         "timeline": [_public(r) for r in timeline], "due": dues, "next_due": _next_due(dues),
         "notified": [_public(n) for n in notified],
         "links": [{**link, "label": relation_labels.get(link["relation"], link["relation"])}
