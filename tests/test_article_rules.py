@@ -290,6 +290,12 @@ def test_withdraw_only_a_published_article_once_with_who_when_why(api: ApiClient
     assert api.post("lxweb1", f"/api/v1/articles/{iid}/withdraw", json={"reason": "x"}).status_code == 403
     r = api.post("bgs", f"/api/v1/articles/{iid}/withdraw", json={})
     assert r.status_code == 422 and "reason" in errors(r)
+    for blank in ("   ", "\u3000\n"):  # blanks are no reason: the history must keep why
+        r = api.post("bgs", f"/api/v1/articles/{iid}/withdraw", json={"reason": blank})
+        assert r.status_code == 422 and errors(r) == {"reason": "请写明撤稿理由"}
+        r = api.post("bgs", f"/api/v1/instances/{iid}/messages/withdraw", json={"data": {"reason": blank}})
+        assert r.status_code == 422 and errors(r) == {"reason": "请写明撤稿理由"}
+    assert api.client.get(f"/site/articles/{iid}").status_code == 200  # still on the site
     keyed = {**api.headers("bgs"), "Idempotency-Key": "withdraw-1"}
     r = api.client.post(f"/api/v1/articles/{iid}/withdraw", json={"reason": "文中数据有误，须核实"}, headers=keyed)
     assert r.status_code == 200, r.get_json()
@@ -313,3 +319,23 @@ def test_withdraw_of_what_is_no_article_is_404(api: ApiClient) -> None:
     petition = start(api)
     assert api.post("web1", f"/api/v1/articles/{petition}/withdraw", json={"reason": "x"}).status_code == 404
     assert api.post("web1", "/api/v1/articles/999999/withdraw", json={"reason": "x"}).status_code == 404
+
+
+def test_a_suspended_county_web_admin_may_not_register_until_restored(api: ApiClient) -> None:
+    """第十一条 取消其管理员资格: while 停权, lxweb1 is refused (and told why) and sees none of the
+    county's tasks; restored, lxweb1 registers and publishes again."""
+    iid = registered(api, "lxweb1", **{k: COUNTY_ARTICLE[k] for k in ("title", "column")})
+    edit(api, iid, "lxweb1", column="县(区)人大")
+    complete(api, "lxld1", iid, "review", {"checks": ALL_PASS, "decision": "approve"})
+    who = {"username": "lxweb1", "group": "county_linxiang_web"}
+    r = api.post("admin", "/api/v1/admin/suspensions", json={**who, "reason": "反复出现失误且不按要求整改"})
+    assert r.status_code == 201, r.get_json()
+    r = register(api, "lxweb1", **{k: COUNTY_ARTICLE[k] for k in ("title", "column")})
+    assert r.status_code == 403
+    assert r.get_json()["message"] == "只有网站管理员和县（区）人大网站管理员可以登记稿件；被停权的管理员恢复权限前不能登记"
+    assert api.tasks("lxweb1", iid) == []  # the publish step is out of reach too
+    r = api.post("admin", "/api/v1/admin/suspensions/restore", json={**who, "reason": "已整改"})
+    assert r.status_code == 200, r.get_json()
+    complete(api, "lxweb1", iid, "publish", {})
+    assert api.client.get(f"/site/articles/{iid}").status_code == 200
+    assert register(api, "lxweb1", **{k: COUNTY_ARTICLE[k] for k in ("title", "column")}).status_code == 201

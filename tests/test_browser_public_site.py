@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_walk import Walk
 from conftest import ApiClient, browser_app, browser_page, done, serve
 from test_public_site import published, register, to_publish, upload
 
@@ -111,3 +112,36 @@ def test_a_printed_article_has_no_navigation(site: tuple[str, int], chromium_pat
         assert page.locator(".site-name").is_visible()
         page.pdf(path=str(artifacts_dir / "site_05_article_print.pdf"), format="A4")
         page.screenshot(path=str(artifacts_dir / "site_05_article_print.png"), full_page=True)
+
+
+def test_admin_adds_a_topic_column_on_the_settings_page_and_the_site_shows_it(
+        tmp_path: Path, chromium_path: str, artifacts_dir: Path) -> None:
+    """第五条 活动专题栏目 将视情况适时调整: `admin` edits the columns on /admin/settings (the long list
+    wraps in its cells, the page no wider than the screen); the public site's column bar and the
+    register form offer the new column at once."""
+    from playwright.sync_api import expect
+
+    app = browser_app(tmp_path, "columns")
+    with serve(app) as base, browser_page(chromium_path) as page:
+        walk = Walk(page, base, artifacts_dir, "site_columns")
+        walk.login("admin")
+        page.goto(f"{base}/admin/settings")
+        _fits(page, 1360)
+        field = page.locator("input[name='article_publication.columns']")
+        old = field.input_value()
+        assert old.startswith("人大要闻,公告通知") and old.endswith("代表为民办实事说实话")
+        field.fill(old + ",专题：乡村振兴")
+        page.locator("#group-article_publication button[type=submit]").click()
+        expect(page.locator(".flash-success")).to_contain_text("网站栏目")
+        _fits(page, 1360)
+        expect(page.locator("#s-article_publication-columns-current")).to_contain_text("专题：乡村振兴")
+        page.locator("#group-article_publication").screenshot(path=str(artifacts_dir / "site_06_columns_setting.png"))
+        walk.login("web1")
+        page.goto(f"{base}/articles/new")
+        expect(page.locator("select[name='column'] option", has_text="专题：乡村振兴")).to_have_count(1)
+        page.context.clear_cookies()
+        page.goto(f"{base}/site/")
+        expect(page.locator(".site-nav")).to_contain_text("专题：乡村振兴")
+        page.click(".site-nav >> text=专题：乡村振兴")
+        expect(page.locator("h1.box-title")).to_have_text("专题：乡村振兴")
+        assert not page.js_errors

@@ -30,6 +30,7 @@ OFFICE_WEB = "web_admin"  # 网站管理员: registers, edits and publishes the 
 OFFICE_REVIEWER = "office_leader"  # 办公室分管领导: reviews them (第四条); 督办
 COUNTY_WEB = "county_*_web"  # a county's web admin (第三条: 县(区)人大常委会办公室 runs its column)
 COUNTY_LEADER_SUFFIX = "_leader"
+WITHDRAW_MESSAGE = "withdraw"  # the diagram's message (Message_withdraw) and its MessageRule
 
 FieldErrors = list[dict[str, str]]
 
@@ -94,7 +95,16 @@ def validate_review(form: dict[str, Any], instance: dict[str, Any], group_keys: 
     return errors
 
 
-VALIDATORS = {"start": validate_start, "edit": validate_edit, "review": validate_review}
+def validate_withdraw(form: dict[str, Any], instance: dict[str, Any], group_keys: set[str]) -> FieldErrors:
+    """撤稿: the history keeps why, so a reason of blanks is no reason (the form's minLength counts them)."""
+    if isinstance(form.get("reason"), str) and not form["reason"].strip():
+        return [{"field": "reason", "message": "请写明撤稿理由"}]
+    return []
+
+
+# Keyed by bpmn_id, "start", or a message's name (checked with the message's form).
+VALIDATORS = {"start": validate_start, "edit": validate_edit, "review": validate_review,
+              WITHDRAW_MESSAGE: validate_withdraw}
 
 
 # ---- Derived keys (from the groups of who registers): where the case goes.
@@ -182,7 +192,8 @@ PROCEDURE = Procedure(
     numbering=Numbering("GJ", 5),
     starters=Starters(
         groups=frozenset({OFFICE_WEB}), patterns=(COUNTY_WEB,), label="登记稿件",
-        refusal="只有网站管理员和县（区）人大网站管理员可以登记稿件", path="/articles/new",
+        refusal="只有网站管理员和县（区）人大网站管理员可以登记稿件；被停权的管理员恢复权限前不能登记",
+        path="/articles/new",
         hint="当天收到的稿件当天编审上传（第八条）；转载的须注明作者和来源（第六条）；标密文件不得上传（第九条）。"
              "县（区）人大网站管理员登记“县(区)人大”栏目的稿件，由本县（区）人大分管领导审核。",
     ),
@@ -231,7 +242,7 @@ PROCEDURE = Procedure(
         "withdraw_reason": "撤稿理由",
     },
     messages=(MessageRule(
-        "withdraw", "撤稿", frozenset({OFFICE_WEB, OFFICE_REVIEWER}), refusal="只有网站管理员和办公室分管领导可以撤稿",
+        WITHDRAW_MESSAGE, "撤稿", frozenset({OFFICE_WEB, OFFICE_REVIEWER}), refusal="只有网站管理员和办公室分管领导可以撤稿",
         action="撤稿", prompt="稿件已在网站发布。发现问题需要撤下的，请写明理由：",
         confirm="确认撤稿？撤稿后稿件立即从网站撤下，不能恢复。", form_key="article_withdraw"),),
     # 审核退回: the editor sees which points failed, the leader's comment and when.
