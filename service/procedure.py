@@ -159,6 +159,7 @@ class Procedure:
     notice_text: Callable[[str, dict[str, Any], dict[str, str], Any], str | None] | None = None
     settings: tuple[SettingSpec, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # Chinese labels of data keys no form has (computed ones)
+    unit_keys: frozenset[str] = frozenset()  # computed data keys holding a group key: shown by the group's name
     messages: tuple[MessageRule, ...] = ()
     # 改派: bpmn_id → the groups a supervisor may move that step's task to, each a group key or a
     # prefix ending in "_" (a family of units); "*" is the default for steps not listed. A step listed

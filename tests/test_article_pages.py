@@ -79,3 +79,10 @@ def test_the_case_panel_shows_the_article_cleaned_and_withdraw_for_its_senders(p
     page = text(login(page_app, "web1").get(f"/instances/{iid}"))
     assert "已撤稿" in page and "须更正" in page and f'href="/site/articles/{iid}"' not in page
     assert keys(text(login(page_app, "web1").get("/articles?stage=withdrawn"))) == {key_of(api, iid)}
+
+
+def test_a_county_article_names_its_county_on_the_case_page_not_the_group_key(page_app: Any) -> None:
+    """`county` and `department` are derived group keys (unit_keys): people read the unit's name."""
+    iid = county_article(ApiClient(page_app))
+    page = text(login(page_app, "lxld1").get(f"/instances/{iid}"))
+    assert "临翔区人大常委会" in page and "county_linxiang" not in page

@@ -241,6 +241,7 @@ PROCEDURE = Procedure(
         "withdrawn_at": "撤稿时间",
         "withdraw_reason": "撤稿理由",
     },
+    unit_keys=frozenset({"county", "department"}),  # derived from who registers: read by the group's name
     messages=(MessageRule(
         WITHDRAW_MESSAGE, "撤稿", frozenset({OFFICE_WEB, OFFICE_REVIEWER}), refusal="只有网站管理员和办公室分管领导可以撤稿",
         action="撤稿", prompt="稿件已在网站发布。发现问题需要撤下的，请写明理由：",

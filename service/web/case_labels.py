@@ -98,6 +98,7 @@ def labels_for(definition: Definition) -> dict[str, Any]:
             for value, title in mapping.items():
                 enums.setdefault(name, {}).setdefault(value, title)
     declared = procedure.get(definition.key)
+    pickers.update(declared.unit_keys if declared else ())
     for name, title in {**COMPUTED_LABELS, **(declared.labels if declared else {})}.items():
         titles.setdefault(name, title)
     # A message's payload lands as `<name>_data`: shown under the message's label, its fields
