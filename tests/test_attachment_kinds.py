@@ -1,17 +1,22 @@
 """附件类别 per procedure (`Procedure.attachments`, service/attachment_rules.py): a petition's files
 keep the petition's kinds and a registration upload stays personal data (the letter); a website
 article's files are its pictures and downloads, none personal — published with the article on the
-public site (/site/files/<id>). A kind the procedure does not list is 422 in Chinese, and the
-pages offer the procedure's own kinds. SQLite and PostgreSQL (the `app` fixture)."""
+public site (/site/files/<id>); an emergency's files are scene photos and reports for those who
+handle it, personal only as 身份证明; a dispute's are the parties' materials (personal). A kind
+the procedure does not list is 422 in Chinese, and the pages offer the procedure's own kinds.
+SQLite and PostgreSQL (the `app` fixture)."""
 
 from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import ROAD_PETITION, ApiClient, login, start, text
+from conftest import ROAD_PETITION, ApiClient, login, pin_clock, start, text
+
+from service import clock
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 ARTICLE_FORM = {
@@ -188,3 +193,45 @@ def test_a_declaration_naming_a_kind_it_does_not_list_fails_at_once() -> None:
     # the default is the petition's rule of today
     assert DEFAULT.personal("其他", at_registration=True) and not DEFAULT.personal("其他", at_registration=False)
     assert DEFAULT.personal("身份证明", at_registration=False)
+
+
+EMERGENCY_FORM = {
+    "type": "群体性事件", "occurred_at": "2026-12-01T09:30", "discovered_at": "2026-12-01T09:50",
+    "place": "机关大院门口", "people_count": "12", "cause": "施工方拖欠工资，工人聚集讨薪",
+}
+
+
+def test_an_emergency_carries_scene_photos_and_reports_not_a_citizens_letter(pages: Any, api: ApiClient) -> None:
+    pin_clock(datetime(2026, 12, 1, 10, 0, tzinfo=clock.BEIJING))
+    start_page = text(login(pages, "cjw1").get("/emergencies/new"))
+    assert _options(start_page, "attachment_kind") == ["现场照片", "情况报告", "其他"]
+    assert "现场照片、情况报告等文件" in start_page and "来信扫描件" not in start_page
+    form = {**EMERGENCY_FORM, "attachment_kind": "现场照片", "attachments": [(io.BytesIO(PNG), "现场.png")]}
+    iid = registered_id(login(pages, "cjw1").post("/emergencies/new", data=form, content_type="multipart/form-data"))
+    [photo] = listed(api, "zzb1", iid)
+    # a scene photo sent with the report is for those handling the incident, not personal data
+    assert (photo["kind"], photo["step"], photo["personal"]) == ("现场照片", "start", False)
+    [identity] = upload(api, "zzb1", iid, "身份证.pdf", pdf(b"id"), "身份证明").get_json()
+    assert (identity["kind"], identity["personal"]) == ("身份证明", True)
+    r = upload(api, "zzb1", iid, "来信.pdf", pdf(), "来信扫描件")
+    assert r.status_code == 422
+    assert r.get_json()["message"] == "附件类别应为：现场照片、情况报告、处置材料、身份证明、其他"
+    assert len(listed(api, "zzb1", iid)) == 2
+
+
+def test_a_dispute_case_carries_the_parties_materials_as_personal_data(pages: Any, api: ApiClient) -> None:
+    start_page = text(login(pages, "zzb1").get("/dispute-cases/new"))
+    assert _options(start_page, "attachment_kind") == ["纠纷材料", "身份证明", "其他"]
+    assert "纠纷材料等文件" in start_page and "来信扫描件" not in start_page
+    r = api.post("zzb1", "/api/v1/instances", json={"process": "dispute_case", "data": {
+        "parties": "张三、李四", "type": "土地纠纷", "place": "临翔区忙畔街道某村",
+        "summary": "两户村民因承包地边界发生争执", "risk": "较大"}})
+    assert r.status_code == 201, r.get_json()
+    iid = int(r.get_json()["id"])
+    [material] = upload(api, "zzb1", iid, "笔录.pdf", pdf(b"record"), "纠纷材料").get_json()
+    [agreement] = upload(api, "zzb1", iid, "协议.pdf", pdf(b"deal"), "调解协议").get_json()
+    assert (material["personal"], agreement["personal"]) == (True, False)
+    r = upload(api, "zzb1", iid, "来信.pdf", pdf(), "来信扫描件")
+    assert r.status_code == 422
+    assert r.get_json()["message"] == "附件类别应为：纠纷材料、身份证明、调解协议、办理材料、其他"
+    assert len(listed(api, "zzb1", iid)) == 2

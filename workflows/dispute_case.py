@@ -14,6 +14,7 @@ from typing import Any
 
 from service import clock, config_store
 from service import procedure as procedures
+from service.attachment_rules import AttachmentRules
 from service.deadlines import ladder_at, ladder_settings
 from service.procedure import Numbering, PersonalData, Procedure, SettingSpec, Starters
 from workflows import dispute_register, ladder_texts, organisation
@@ -145,6 +146,16 @@ def project(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# ---- 附件: a dispute's files are the parties' materials, not a citizen's letter; what comes with
+# the registration names the parties, so it is personal data like their identity documents.
+ATTACHMENTS = AttachmentRules(
+    kinds=("纠纷材料", "身份证明", "调解协议", "办理材料", "其他"), personal_kinds=frozenset({"纠纷材料", "身份证明"}),
+    start_kinds=("纠纷材料", "身份证明", "其他"), start_personal=True, default_kind="其他",
+    task_kind="办理材料", image_kind="其他",
+    start_label="纠纷材料等文件",
+    start_hint="登记时上传的附件含当事人信息，按个人信息保护，仅综治办、领导和调处单位可以下载。",
+)
+
 # ---- The declaration the platform reads (service/procedure.py).
 
 PROCEDURE = Procedure(
@@ -166,6 +177,7 @@ PROCEDURE = Procedure(
     notice_kinds=ladder_texts.KINDS,
     deadline_notices=ladder_texts.DEADLINE_KINDS,
     notice_text=ladder_texts.notice_text_for("矛盾纠纷案件", "综治办"),
+    attachments=ATTACHMENTS,
     settings=(
         SettingSpec("handling_days", 30, "调处期限：自登记次日起计算的日数（矛盾纠纷排查化解工作制度）",
                     minimum=1, maximum=365),

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service import clock, config_store
+from service.attachment_rules import AttachmentRules
 from service.procedure import ANY_LOGGED_IN_USER, Numbering, Procedure, SettingSpec, Starters
 from workflows import emergency_duty, emergency_pages, emergency_stats, ladder_texts, organisation
 
@@ -224,6 +225,17 @@ def notice_text(kind: str, fields: dict[str, Any], group_names: dict[str, str], 
 HELPERS: dict[str, Callable[..., Any]] = {"on_duty": emergency_duty.on_duty}
 
 
+# ---- 附件: an incident's files are scene photos and reports for those handling it (种子002's
+# report contents), not a citizen's letter, so a file uploaded with the report is not personal data;
+# an identity document is, whenever it is uploaded.
+ATTACHMENTS = AttachmentRules(
+    kinds=("现场照片", "情况报告", "处置材料", "身份证明", "其他"), personal_kinds=frozenset({"身份证明"}),
+    start_kinds=("现场照片", "情况报告", "其他"), start_personal=False, default_kind="其他",
+    task_kind="处置材料", image_kind="现场照片",
+    start_label="现场照片、情况报告等文件",
+    start_hint="随报告上传的照片和材料供处置人员查看；身份证件等个人信息请在案件页按“身份证明”上传，按个人信息保护。",
+)
+
 # ---- The declaration the platform reads (service/procedure.py).
 
 PROCEDURE = Procedure(
@@ -243,6 +255,7 @@ PROCEDURE = Procedure(
     notice_kinds=KINDS,
     deadline_notices=frozenset({"urge"}),
     notice_text=notice_text,
+    attachments=ATTACHMENTS,
     settings=(
         SettingSpec("report_minutes", 15, "报告时限：发现后报告应急办的分钟数，超过的记为迟报（种子001）", unit="分钟",
                     minimum=1, maximum=1440),
