@@ -237,3 +237,37 @@ def test_restored_workflow_equals_spiffworkflow_converters_at_every_step(
     model, states = scenario_states(scenario)
     for state in [dump_state(wf) for wf in states]:
         assert_restores_alike(state, model, monkeypatch)
+
+
+def test_internal_data_written_as_the_registry_writes_it_plain_values_and_others() -> None:
+    """The fast path for plain internal data (scalars, lists of scalars) gives what the registry's
+    walk gives, and anything else still goes through the registry (typed, callables left out)."""
+    import types
+    from datetime import datetime
+    from uuid import UUID
+
+    registry = SERIALIZER.registry
+    internal = {
+        "merged": ["a", "b"], "current": 2, "cardinality": 2.5, "flag": True, "none": None, "text": "字",
+        "when": datetime(2026, 10, 8, 9, 0, tzinfo=clock.BEIJING), "span": timedelta(hours=2),
+        "id": UUID("12345678-1234-5678-1234-567812345678"), "nested": {"at": datetime(2026, 1, 1), "n": [1]},
+        "mixed": [1, datetime(2026, 1, 2)], "pair": (1, 2), "seen": {"x"},
+        "hook": lambda: None, "module": types,
+    }
+    assert serializer._internal(internal, registry.convert) == registry.convert(internal)
+    assert "hook" not in serializer._internal(internal, registry.convert)
+
+
+def test_workflow_kept_in_memory_writes_the_library_state_at_every_step() -> None:
+    """A kept workflow remembers its task ids' text between steps (new tasks added as they come):
+    after every step of a multi-instance round its state is still the library's."""
+    model = load_model("mi_parallel")
+    with notices.collecting():
+        wf = new_workflow(model)
+        wf.do_engine_steps()
+        assert dump_state(wf) == library_dump(wf)
+        for step in mi_scenario("mi_parallel", ["dept_b", "dept_c", "dept_a"]).steps:
+            step(wf)
+            wf.do_engine_steps()
+            assert dump_state(wf) == library_dump(wf)
+    assert wf.is_completed()

@@ -6,6 +6,7 @@ instance's state holds only its tasks and data (about half the size, and faster)
 from __future__ import annotations
 
 from copy import copy
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -18,12 +19,37 @@ from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+# Values the registry would hand back unchanged (it converts only registered types, and dicts,
+# lists and sets item by item): an engine's internal data is nearly always made of these.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
-def _task_dict(task: Task, convert: Any, ids: dict[UUID, str]) -> dict[str, Any]:
+
+def _internal(internal: dict[str, Any], convert: Any) -> dict[str, Any]:
+    """registry.convert(internal_data), without the registry's walk for plain values: scalars and
+    lists of scalars (a multi-instance task's `merged` ids) are what the walk would return, as
+    they are; anything else goes through the registry, and callables are left out as it does."""
+    out: dict[str, Any] = {}
+    for key, value in internal.items():
+        kind = type(value)
+        if kind in _PLAIN or (kind is list and all(type(item) in _PLAIN for item in value)):
+            out[key] = value
+        elif not callable(value) and not isinstance(value, ModuleType):
+            out[key] = convert(value)
+    return out
+
+
+def _text(ids: dict[UUID, str], key: UUID) -> str:
+    text = ids.get(key)
+    if text is None:
+        text = ids[key] = str(key)
+    return text
+
+
+def _task_dict(task: Task, convert: Any, ids: dict[UUID, str], tasks: dict[UUID, Task]) -> dict[str, Any]:
     """What SpiffWorkflow's TaskConverter writes (data stored as a delta from the parent's),
     built directly: the generic registry walk costs more than the workflow step it saves."""
     parent_id = task._parent
-    parent = task.workflow.tasks.get(parent_id) if parent_id is not None else None
+    parent = tasks.get(parent_id) if parent_id is not None else None
     if parent is None:
         data, delta = task.data, {}
     else:
@@ -33,15 +59,17 @@ def _task_dict(task: Task, convert: Any, ids: dict[UUID, str]) -> dict[str, Any]
             "updates": {k: v for k, v in after.items() if k not in before or v != before[k]},
             "deletions": [k for k in before if k not in after],
         }
+    internal = task.internal_data
+    get = ids.get
     return {
-        "id": ids[task.id],
-        "parent": ids[parent_id] if parent is not None else None,
-        "children": [ids.get(child) or str(child) for child in task._children],
+        "id": get(task.id) or _text(ids, task.id),
+        "parent": (get(parent_id) or _text(ids, parent_id)) if parent is not None else None,
+        "children": [get(child) or _text(ids, child) for child in task._children],
         "last_state_change": task.last_state_change,
-        "state": task.state,
+        "state": task._state,
         "task_spec": task.task_spec.name,
         "triggered": task.triggered,
-        "internal_data": convert(task.internal_data) if task.internal_data else {},
+        "internal_data": _internal(internal, convert) if internal else {},
         "data": data,
         "delta": delta,
         "typename": "Task",
@@ -86,20 +114,35 @@ def _restore_tasks(workflow: BpmnWorkflow, tasks: dict[str, Any], restore: Any) 
     return dict(workflow.tasks)
 
 
+# Where a workflow object keeps its tasks' ids as text between steps (an id never changes, and
+# formatting a UUID costs more than the rest of writing its task).
+IDS_ATTRIBUTE = "govflow_task_ids"
+
+
+def _ids(workflow: BpmnWorkflow) -> dict[UUID, str]:
+    """The text of every task id of `workflow`, remembered on it: new tasks are added as they are
+    written, and the memory starts afresh when it holds far more ids than the workflow has tasks."""
+    known: dict[UUID, str] | None = workflow.__dict__.get(IDS_ATTRIBUTE)
+    if known is None or len(known) > 2 * len(workflow.tasks) + 64:
+        known = workflow.__dict__[IDS_ATTRIBUTE] = {}
+    return known
+
+
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leaves the process spec out of the dict and takes it back from the caller."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         registry = self.registry
-        ids = {k: str(k) for k in workflow.tasks}  # each id is written three times: as id, parent, child
+        tasks = workflow.tasks
+        ids = _ids(workflow)  # each id is written three times: as id, parent, child
         return {
             "data": registry.convert(registry.clean(workflow.data)),
             "correlations": workflow.correlations,
             "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
-            "tasks": {ids[k]: _task_dict(t, registry.convert, ids) for k, t in workflow.tasks.items()},
-            "root": ids.get(workflow.task_tree.id) or str(workflow.task_tree.id),
+            "tasks": {_text(ids, k): _task_dict(t, registry.convert, ids, tasks) for k, t in tasks.items()},
+            "root": _text(ids, workflow.task_tree.id),
             "subprocesses": self.mapping_to_dict(workflow.subprocesses),
             "bpmn_events": registry.convert(workflow.bpmn_events),
         }

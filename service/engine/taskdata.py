@@ -77,10 +77,21 @@ def _element_name(spec: MultiInstanceTask) -> str | None:
     return ref.bpmn_id if ref is not None else None
 
 
-def _collection_names(spec: MultiInstanceTask) -> set[str]:
+_COLLECTIONS: dict[int, tuple[MultiInstanceTask, frozenset[str]]] = {}
+
+
+def _collection_names(spec: MultiInstanceTask) -> frozenset[str]:
     """The collection (camunda:collection): the activity's own bookkeeping, rewritten as children
-    complete, so it is never what a child "set"."""
-    return {ref.bpmn_id for ref in (spec.data_input, spec.data_output) if ref is not None}
+    complete, so it is never what a child "set". Remembered per parsed spec (asked for every live
+    child at every step; specs are shared by every case of a deployed version)."""
+    cached = _COLLECTIONS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    names = frozenset(ref.bpmn_id for ref in (spec.data_input, spec.data_output) if ref is not None)
+    if len(_COLLECTIONS) > 1000:
+        _COLLECTIONS.clear()
+    _COLLECTIONS[id(spec)] = (spec, names)
+    return names
 
 
 def _handed(child: Task, activity: Task) -> dict[str, Any]:
