@@ -361,3 +361,22 @@ def test_daily_rounds_start_every_working_day_inside_an_important_period(sqlite_
     case = api.instance("zzb1", started[0]["id"])
     assert case["data"]["important_period"] == "元旦"
     assert case["data"]["report_due_at"] == "2026-12-31T16:30:00+08:00"
+
+
+def test_a_report_removes_only_its_own_department_from_the_handling_groups(sqlite_api: ApiClient) -> None:
+    """The case's handling groups are kept in step by the groups that changed: a report drops its
+    department's row and leaves the others' rows as they were (not 50 deleted and 49 written again)."""
+    from sqlalchemy import text
+
+    def rows(iid: int) -> dict[str, int]:
+        with sqlite_api.app.extensions["govflow"].db.read() as session:
+            return {g: r for r, g in session.execute(
+                text("SELECT rowid, group_key FROM instance_groups WHERE instance_id = :id"), {"id": iid})}
+
+    assert run_due(sqlite_api, "2027-01-01T08:00:00+08:00") == 1
+    iid = rounds(sqlite_api, MONTHLY)[-1]["id"]
+    before = rows(iid)
+    assert sorted(before) == ["dept_cjw", "dept_fgw", "dept_jsw"]
+    pin_clock(at("2027-01-04T09:00:00+08:00"))
+    assert report(sqlite_api, iid, "dept_fgw", {"zero_report": True}).status_code == 200
+    assert rows(iid) == {g: r for g, r in before.items() if g != "dept_fgw"}

@@ -59,3 +59,44 @@ def test_a_process_whose_copy_is_outdated_reloads_the_newer_version(db_url: str)
     # and the stored state is the one both agree on
     version, _key, wf = live_one._items[iid]
     assert json.loads(json.dumps(dump_state(wf), ensure_ascii=False, default=str)) == stored_state(two, iid)
+
+
+def listed_columns(app: Any, iid: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The instance row's listed columns as stored, and as the stored state says they must be."""
+    from service import clock
+    from service.store.models import Instance
+
+    runtime = app.extensions["govflow"].runtime
+    with app.extensions["govflow"].db.read() as session:
+        inst = session.get(Instance, iid)
+        assert inst is not None
+        stored = (inst.status, inst.handling_group, inst.due_at, inst.title)
+        wf, _model = runtime._load(session, inst)
+        values = runtime._instance_values(inst.process_key, wf, clock.now())
+    due = values["due_at"]
+    stored_due = stored[2]  # SQLite: Beijing time without a zone; PostgreSQL: with one
+    if stored_due is not None and stored_due.tzinfo is not None:
+        stored_due = stored_due.astimezone(clock.BEIJING)
+    stored_due = stored_due.replace(tzinfo=None) if stored_due is not None else None
+    wanted_due = due.astimezone(clock.BEIJING).replace(tzinfo=None) if due is not None else None
+    return ((stored[0], stored[1], stored_due, stored[3]),
+            (values["status"], values["handling_group"], wanted_due, values["title"]))
+
+
+def test_listed_columns_match_the_state_after_every_step_kept_or_reloaded(db_url: str) -> None:
+    """A step on a kept workflow sets the listed columns (status, handling group, due date, title)
+    only when they change; whether each step ran on a kept copy or one reloaded after another
+    worker's step, the row always says what the stored state says."""
+    one, two = make_app(db_url), make_app(db_url)
+    apis = [ApiClient(one), ApiClient(two)]
+    r = apis[0].post("xfk1", "/api/v1/instances", json={"process": "petition", "data": PETITION})
+    iid = r.get_json()["id"]
+    seen = set()
+    # two steps on one worker (the second on its kept copy), then the other worker (a reload), …
+    for n, (user, bpmn_id, form) in enumerate(dept_route()):
+        app = [one, one, two, two][n % 4]
+        assert ApiClient(app).complete(user, iid, bpmn_id, form).status_code == 200
+        stored, wanted = listed_columns(app, iid)
+        assert stored == wanted, (bpmn_id, stored, wanted)
+        seen.add(stored[1])
+    assert len(seen) == 2  # the handling group did move along the route (none, then the department)

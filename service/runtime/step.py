@@ -36,16 +36,17 @@ from service.engine.live import LiveWorkflows
 from service.engine.taskdata import instance_view
 from service.errors import Conflict, EngineFailure, GovFlowError, Invalid, NotFound
 from service.forms import FormRegistry
-from service.runtime.closed_tasks import close as close_cancelled
+from service.runtime.projection import NO_DUE_DATE, project
 from service.store import statements as stmt
 from service.store.db import Database, RawTx
 from service.store.models import Group, Instance
 
+# NO_DUE_DATE: re-exported (lists sort by it)
+__all__ = ["NO_DUE_DATE", "Before", "CaseRef", "Step", "StaleCase", "StepMachinery", "instance_data"]
+
 log = logging.getLogger(__name__)
 
 RESERVED_PREFIXES = ("_",)
-# Sort key for tasks without a due date: after every real one.
-NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=clock.BEIJING)
 # Group keys change rarely (`govflow init --demo`, user administration); validators read them from
 # memory, refreshed every few seconds.
 GROUPS_TTL_SECONDS = 10.0
@@ -117,6 +118,9 @@ class Step:
     # recomputed deadlines) only updated_at: timers are not activity for the stalled count.
     activity: bool = True
     head: Callable[[], hash_chain.Head | None] = lambda: None  # the history chain's, read by _guard
+    # The instance row's projected columns are those the version read already holds (known for a
+    # workflow this process saved): the save then leaves them, and the indexes on them, alone.
+    columns_kept: bool = False
 
 
 class StaleCase(Conflict):
@@ -140,6 +144,10 @@ class Before:
 
 # Where a workflow object remembers the handling groups it was last projected with.
 GROUPS_ATTRIBUTE = "govflow_projected_groups"
+# ... and the instance row's projected columns it last saved (only steps write those columns, so
+# a kept workflow's are what the version it was kept as holds).
+COLUMNS_ATTRIBUTE = "govflow_projected_columns"
+PROJECTED_COLUMNS = ("status", "completed_at", "handling_group", "due_at", "title")
 
 
 def _handling_groups(shown: dict[str, Any]) -> tuple[str, ...]:
@@ -294,8 +302,9 @@ class StepMachinery:
         """Serialize and project the workflow (outside the write transaction)."""
         values = self._instance_values(case.process_key, wf, now)
         setattr(wf, GROUPS_ATTRIBUTE, values["groups"])
+        kept = getattr(wf, COLUMNS_ATTRIBUTE, None) == tuple(values[c] for c in PROJECTED_COLUMNS)
         return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
-                    values=values,
+                    values=values, columns_kept=kept,
                     ready=ReadyMeta(wf),
                     timers=waiting_dues(wf), before=before)
 
@@ -327,7 +336,9 @@ class StepMachinery:
         (PostgreSQL), so a step never holds a task or timer row while waiting for it."""
         case, values = step.case, step.values
         sql = self.sql
-        saved = sql.counted(session, stmt.SAVE_CASE if step.activity else stmt.SAVE_CASE_BY_SYSTEM, {
+        statement = (stmt.SAVE_CASE_STEP if step.columns_kept else stmt.SAVE_CASE) if step.activity \
+            else (stmt.SAVE_CASE_STEP_BY_SYSTEM if step.columns_kept else stmt.SAVE_CASE_BY_SYSTEM)
+        saved = sql.counted(session, statement, {
             "id": case.id, "version": case.version, "new_version": case.version + 1,
             "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
             "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
@@ -355,6 +366,8 @@ class StepMachinery:
                 raise error if isinstance(error, Conflict) else Conflict(error)
         step.case.version += 1
         step.case.status = step.values["status"]
+        # remembered once the row is ours (a step that fails after this drops the workflow)
+        setattr(step.wf, COLUMNS_ATTRIBUTE, tuple(step.values[c] for c in PROJECTED_COLUMNS))
 
     def _open_rows(self, session: Session | RawTx, task_ids: list[str]) -> list[tuple[Any, ...]]:
         if not task_ids:
@@ -363,55 +376,9 @@ class StepMachinery:
         return self.sql.rows(session, f"{stmt.OPEN_BY_ID} ({marks}) AND state = 'open'", params)
 
     def _project(self, session: Session | RawTx, step: Step) -> list[dict[str, Any]]:
-        """Bring the open-task and waiting-timer rows in line with the workflow (the rows as they
-        were are `step.before`); returns the tasks it opened."""
-        sql, case, before = self.sql, step.case, step.before
-        now = sql.when(step.now)
-        gone = sorted(before.ready - step.ready.keys())
-        close_cancelled(sql, session, step, gone, now)  # closed by the engine: cancelled, in history
-        dropped = gone + step.closed
-        if dropped:
-            marks, params = sql.in_list("t", dropped)
-            sql.run(session, f"DELETE FROM task_candidates WHERE task_id IN ({marks})", params)
-        opened, tasks, candidates = [], [], []
-        for task_id in step.ready:
-            if task_id in before.ready:
-                continue
-            meta = step.ready[task_id]
-            tasks.append({"id": task_id, "instance_id": case.id, "process_key": case.process_key,
-                          "business_key": case.business_key, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
-                          "form_key": meta["form_key"], "candidate_groups": ",".join(meta["candidate_groups"]),
-                          "assignee": meta["assignee"], "now": now, "due_at": sql.when(meta["due_at"])})
-            due_sort = sql.when(meta["due_at"] or NO_DUE_DATE)
-            candidates += [{"task_id": task_id, "group_key": g, "due_sort": due_sort, "now": now}
-                           for g in dict.fromkeys(meta["candidate_groups"])]
-            opened.append({"id": task_id, "bpmn_id": meta["bpmn_id"], "name": meta["name"],
-                           "candidate_groups": [g for g in meta["candidate_groups"] if g], "assignee": meta["assignee"]})
-        sql.many(session, stmt.NEW_TASK, tasks)
-        sql.many(session, stmt.NEW_CANDIDATE, candidates)
-        notices.write_opened(self.db, session, step, opened)  # 新待办, in this batch (service/task_notices.py)
-
-        stale = [task_id for task_id in before.timers if task_id not in step.timers]
-        if stale:
-            marks, params = sql.in_list("t", stale)
-            sql.run(session, f"UPDATE timers SET state = 'cancelled' WHERE instance_id = :id AND task_id IN ({marks}) "
-                             "AND state IN ('waiting', 'failed')", {**params, "id": case.id})
-        new_timers, moved = [], []
-        for task_id, (due_at, name) in step.timers.items():
-            if task_id not in before.timers:
-                new_timers.append({"instance_id": case.id, "task_id": task_id, "name": name,
-                                   "due_at": sql.when(due_at)})
-            elif before.timers[task_id] != due_at:
-                moved.append({"id": case.id, "task_id": task_id, "due_at": sql.when(due_at)})
-        sql.many(session, stmt.NEW_TIMER, new_timers)
-        for row in moved:
-            sql.run(session, stmt.MOVE_TIMER, row)
-        groups = step.values["groups"]
-        if groups != before.groups:
-            if before.groups:
-                sql.run(session, stmt.DROP_CASE_GROUPS, {"id": case.id})
-            sql.many(session, stmt.NEW_CASE_GROUP, [{"instance_id": case.id, "group_key": g} for g in groups])
-        return opened
+        """Bring the open-task, waiting-timer and handling-group rows in line with the workflow
+        (service/runtime/projection.py); returns the tasks it opened."""
+        return project(self.sql, self.db, session, step)
 
     def _finish(self, step: Step, username: str, action: str, **columns: Any) -> None:
         """Queue the command's history row (and the end row when the instance completed)."""

@@ -104,6 +104,13 @@ SAVE_CASE = ("UPDATE instances SET version = :new_version, updated_at = :now, la
              "error = NULL, error_at = NULL, " + _SAVE_CASE_COLUMNS)
 # The system's steps (timer firings, deadline recomputes) are not activity: updated_at only.
 SAVE_CASE_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now, " + _SAVE_CASE_COLUMNS
+# The same when the projected columns hold what the step computed (a workflow this process saved:
+# service/runtime/step.py): SQLite rewrites every index on a column an UPDATE sets, changed or not —
+# six on status alone — so a step that moved nothing listed sets only what moved.
+_SAVE_CASE_VERSION = "WHERE id = :id AND version = :version"
+SAVE_CASE_STEP = ("UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, "
+                  "error = NULL, error_at = NULL " + _SAVE_CASE_VERSION)
+SAVE_CASE_STEP_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now " + _SAVE_CASE_VERSION
 SAVE_STATE = update(InstanceState, {"state": ":state"}, "instance_id = :id")
 NEXT_NUMBER = (
     "INSERT INTO sequences (name, value) VALUES (:name, 1) "
