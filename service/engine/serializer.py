@@ -38,13 +38,6 @@ def _internal(internal: dict[str, Any], convert: Any) -> dict[str, Any]:
     return out
 
 
-def _text(ids: dict[UUID, str], key: UUID) -> str:
-    text = ids.get(key)
-    if text is None:
-        text = ids[key] = str(key)
-    return text
-
-
 def _task_dict(task: Task, convert: Any, ids: dict[UUID, str], tasks: dict[UUID, Task]) -> dict[str, Any]:
     """What SpiffWorkflow's TaskConverter writes (data stored as a delta from the parent's),
     built directly: the generic registry walk costs more than the workflow step it saves."""
@@ -60,11 +53,10 @@ def _task_dict(task: Task, convert: Any, ids: dict[UUID, str], tasks: dict[UUID,
             "deletions": [k for k in before if k not in after],
         }
     internal = task.internal_data
-    get = ids.get
     return {
-        "id": get(task.id) or _text(ids, task.id),
-        "parent": (get(parent_id) or _text(ids, parent_id)) if parent is not None else None,
-        "children": [get(child) or _text(ids, child) for child in task._children],
+        "id": ids[task.id],
+        "parent": ids[parent_id] if parent is not None else None,
+        "children": [ids.get(child) or str(child) for child in task._children],
         "last_state_change": task.last_state_change,
         "state": task._state,
         "task_spec": task.task_spec.name,
@@ -120,11 +112,13 @@ IDS_ATTRIBUTE = "govflow_task_ids"
 
 
 def _ids(workflow: BpmnWorkflow) -> dict[UUID, str]:
-    """The text of every task id of `workflow`, remembered on it: new tasks are added as they are
-    written, and the memory starts afresh when it holds far more ids than the workflow has tasks."""
+    """The text of every task id of `workflow`, remembered on it (new tasks added; the memory
+    starts afresh when it holds far more ids than the workflow has tasks)."""
     known: dict[UUID, str] | None = workflow.__dict__.get(IDS_ATTRIBUTE)
     if known is None or len(known) > 2 * len(workflow.tasks) + 64:
         known = workflow.__dict__[IDS_ATTRIBUTE] = {}
+    for key in workflow.tasks.keys() - known.keys():
+        known[key] = str(key)
     return known
 
 
@@ -141,8 +135,8 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
             "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
-            "tasks": {_text(ids, k): _task_dict(t, registry.convert, ids, tasks) for k, t in tasks.items()},
-            "root": _text(ids, workflow.task_tree.id),
+            "tasks": {ids[k]: _task_dict(t, registry.convert, ids, tasks) for k, t in tasks.items()},
+            "root": ids.get(workflow.task_tree.id) or str(workflow.task_tree.id),
             "subprocesses": self.mapping_to_dict(workflow.subprocesses),
             "bpmn_events": registry.convert(workflow.bpmn_events),
         }

@@ -11,6 +11,7 @@ Pure functions over a workflow: no database, no web."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
 from uuid import UUID
@@ -43,22 +44,28 @@ def _tasks_in(wf: BpmnWorkflow, state: int) -> list[Task]:
     return found
 
 
-_MULTI_INSTANCE: dict[int, tuple[Any, bool]] = {}
+# Answers worked out once per parsed spec and question (specs are shared by every case of a
+# deployed version, and these are asked at every step): id(spec) -> (spec, answer).
+_MULTI_INSTANCE: dict[int, tuple[Any, Any]] = {}
+_COLLECTIONS: dict[int, tuple[Any, Any]] = {}
+
+
+def _per_spec(cache: dict[int, tuple[Any, Any]], spec: Any, answer: Callable[[Any], Any]) -> Any:
+    cached = cache.get(id(spec))
+    if cached is not None and cached[0] is spec:  # the id of a spec gone could be reused
+        return cached[1]
+    if len(cache) > 1000:
+        cache.clear()
+    found = answer(spec)
+    cache[id(spec)] = (spec, found)
+    return found
 
 
 def _has_multi_instance(wf: BpmnWorkflow) -> bool:
-    """Whether the workflow's process (or a subprocess of it) has a multi-instance activity,
-    remembered per parsed spec (specs are shared by every case of a deployed version)."""
-    spec = wf.spec
-    cached = _MULTI_INSTANCE.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    specs = [spec, *wf.subprocess_specs.values()]
-    found = any(isinstance(s, MultiInstanceTask) for p in specs for s in p.task_specs.values())
-    if len(_MULTI_INSTANCE) > 1000:
-        _MULTI_INSTANCE.clear()
-    _MULTI_INSTANCE[id(spec)] = (spec, found)
-    return found
+    """Whether the workflow's process (or a subprocess of it) has a multi-instance activity."""
+    specs = [wf.spec, *wf.subprocess_specs.values()]
+    return bool(_per_spec(_MULTI_INSTANCE, wf.spec, lambda _spec: any(
+        isinstance(s, MultiInstanceTask) for p in specs for s in p.task_specs.values())))
 
 
 def _activity(task: Task) -> Task | None:
@@ -77,21 +84,14 @@ def _element_name(spec: MultiInstanceTask) -> str | None:
     return ref.bpmn_id if ref is not None else None
 
 
-_COLLECTIONS: dict[int, tuple[MultiInstanceTask, frozenset[str]]] = {}
+def _collections(spec: MultiInstanceTask) -> frozenset[str]:
+    return frozenset(ref.bpmn_id for ref in (spec.data_input, spec.data_output) if ref is not None)
 
 
 def _collection_names(spec: MultiInstanceTask) -> frozenset[str]:
     """The collection (camunda:collection): the activity's own bookkeeping, rewritten as children
-    complete, so it is never what a child "set". Remembered per parsed spec (asked for every live
-    child at every step; specs are shared by every case of a deployed version)."""
-    cached = _COLLECTIONS.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    names = frozenset(ref.bpmn_id for ref in (spec.data_input, spec.data_output) if ref is not None)
-    if len(_COLLECTIONS) > 1000:
-        _COLLECTIONS.clear()
-    _COLLECTIONS[id(spec)] = (spec, names)
-    return names
+    complete, so it is never what a child "set" (asked for every live child at every step)."""
+    return _per_spec(_COLLECTIONS, spec, _collections)  # type: ignore[no-any-return]
 
 
 def _handed(child: Task, activity: Task) -> dict[str, Any]:

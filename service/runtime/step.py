@@ -118,8 +118,10 @@ class Step:
     # recomputed deadlines) only updated_at: timers are not activity for the stalled count.
     activity: bool = True
     head: Callable[[], hash_chain.Head | None] = lambda: None  # the history chain's, read by _guard
-    # The instance row's projected columns are those the version read already holds (known for a
-    # workflow this process saved): the save then leaves them, and the indexes on them, alone.
+    # The instance row's projected columns (PROJECTED_COLUMNS), and whether the version read already
+    # holds them (known for a workflow this process saved): the save then leaves them, and the
+    # indexes on them, alone.
+    columns: tuple[Any, ...] = ()
     columns_kept: bool = False
 
 
@@ -302,9 +304,9 @@ class StepMachinery:
         """Serialize and project the workflow (outside the write transaction)."""
         values = self._instance_values(case.process_key, wf, now)
         setattr(wf, GROUPS_ATTRIBUTE, values["groups"])
-        kept = getattr(wf, COLUMNS_ATTRIBUTE, None) == tuple(values[c] for c in PROJECTED_COLUMNS)
+        columns = tuple(values[c] for c in PROJECTED_COLUMNS)
         return Step(case=case, wf=wf, now=now, state=_json(dump_state(wf)),
-                    values=values, columns_kept=kept,
+                    values=values, columns=columns, columns_kept=getattr(wf, COLUMNS_ATTRIBUTE, None) == columns,
                     ready=ReadyMeta(wf),
                     timers=waiting_dues(wf), before=before)
 
@@ -336,9 +338,7 @@ class StepMachinery:
         (PostgreSQL), so a step never holds a task or timer row while waiting for it."""
         case, values = step.case, step.values
         sql = self.sql
-        statement = (stmt.SAVE_CASE_STEP if step.columns_kept else stmt.SAVE_CASE) if step.activity \
-            else (stmt.SAVE_CASE_STEP_BY_SYSTEM if step.columns_kept else stmt.SAVE_CASE_BY_SYSTEM)
-        saved = sql.counted(session, statement, {
+        saved = sql.counted(session, stmt.SAVE_CASE_AS[step.activity, step.columns_kept], {
             "id": case.id, "version": case.version, "new_version": case.version + 1,
             "now": sql.when(step.now), "serializer": SERIALIZER_VERSION, "status": values["status"],
             "completed_at": sql.when(values["completed_at"]), "handling_group": values["handling_group"],
@@ -367,7 +367,7 @@ class StepMachinery:
         step.case.version += 1
         step.case.status = step.values["status"]
         # remembered once the row is ours (a step that fails after this drops the workflow)
-        setattr(step.wf, COLUMNS_ATTRIBUTE, tuple(step.values[c] for c in PROJECTED_COLUMNS))
+        setattr(step.wf, COLUMNS_ATTRIBUTE, step.columns)
 
     def _open_rows(self, session: Session | RawTx, task_ids: list[str]) -> list[tuple[Any, ...]]:
         if not task_ids:

@@ -111,6 +111,9 @@ _SAVE_CASE_VERSION = "WHERE id = :id AND version = :version"
 SAVE_CASE_STEP = ("UPDATE instances SET version = :new_version, updated_at = :now, last_step_at = :now, "
                   "error = NULL, error_at = NULL " + _SAVE_CASE_VERSION)
 SAVE_CASE_STEP_BY_SYSTEM = "UPDATE instances SET version = :new_version, updated_at = :now " + _SAVE_CASE_VERSION
+# (a person's step, the projected columns already held) -> the statement
+SAVE_CASE_AS = {(True, False): SAVE_CASE, (False, False): SAVE_CASE_BY_SYSTEM,
+                (True, True): SAVE_CASE_STEP, (False, True): SAVE_CASE_STEP_BY_SYSTEM}
 SAVE_STATE = update(InstanceState, {"state": ":state"}, "instance_id = :id")
 NEXT_NUMBER = (
     "INSERT INTO sequences (name, value) VALUES (:name, 1) "
