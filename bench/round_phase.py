@@ -175,11 +175,28 @@ def bench_rounds(url: str, count: int, label: str, budget: float = float("inf"))
             raw.run_for(took)
         service_rate = done / elapsed if elapsed else None
         raw_rate = raw.rate()
-        return {"per_s": service_rate, "raw_per_s": raw_rate, "rounds": done,
-                "ratio": service_rate / raw_rate if service_rate and raw_rate else None,
-                "state_bytes_first": sizes[0], "state_bytes_last": last[-1] if last else sizes[0]}
+        figures = {"per_s": service_rate, "raw_per_s": raw_rate, "rounds": done,
+                   "ratio": service_rate / raw_rate if service_rate and raw_rate else None,
+                   "state_bytes_first": sizes[0], "state_bytes_last": last[-1] if last else sizes[0]}
+        if url.startswith("sqlite:///") and raw_rate:
+            figures["sql_only"] = _sql_only(svc, url, zzb, actors, done + 1, raw_rate)
+        return figures
     finally:
         svc.db.dispose()
+
+
+def _sql_only(svc: Any, url: str, zzb: Any, actors: dict[str, Any], n: int, raw_rate: float) -> dict[str, Any]:
+    """One more round, its SQL replayed alone (bench/round_floor.py), and the ratio the service
+    could reach at most: the raw engine's round over the raw round plus that SQL."""
+    from pathlib import Path
+
+    from bench.round_floor import sql_only
+
+    found = sql_only(svc, Path(url.removeprefix("sqlite:///")), lambda: drive_round(svc.runtime, zzb, actors, n))
+    raw_seconds = 1 / raw_rate
+    return {"seconds_per_round": found["seconds"], "statements": found["statements"],
+            "write_transactions": found["transactions"],
+            "ceiling_ratio": raw_seconds / (raw_seconds + found["seconds"])}
 
 
 def _zzb(svc: Any) -> list[Any]:

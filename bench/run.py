@@ -211,7 +211,8 @@ def _run_bench(opts: argparse.Namespace) -> dict[str, Any]:
 def _round_figures(workdir: Path, pg: PostgresDatabases | None, budget: float,
                    errors: dict[str, str], rounds: int) -> dict[str, Any]:
     """The screening round's figures (bench/round_phase.py): rounds of 50 departments per second
-    on SQLite and PostgreSQL, each beside the raw engine on the same round, and the state size."""
+    on SQLite and PostgreSQL, each beside the raw engine on the same round, the state size, and
+    what SQLite alone costs a round (its SQL replayed with nothing around it: the ratio's ceiling)."""
     out: dict[str, Any] = {"round_departments": ROUND_DEPARTMENTS, "round_postgresql_per_s": None}
     _progress("screening rounds on SQLite")
     sqlite_rounds = bench_rounds(f"sqlite:///{workdir / 'rounds.db'}", rounds, "rounds on SQLite", budget)
@@ -221,6 +222,8 @@ def _round_figures(workdir: Path, pg: PostgresDatabases | None, budget: float,
     out["round_state_bytes"] = {"first_round": sqlite_rounds["state_bytes_first"],
                                 "last_round": sqlite_rounds["state_bytes_last"],
                                 "rounds": sqlite_rounds["rounds"]}
+    if "sql_only" in sqlite_rounds:  # bench/round_floor.py: the SQL of one round, replayed alone
+        out["round_sqlite_sql_only"] = sqlite_rounds["sql_only"]
     if pg is not None:
         try:
             pg_rounds = bench_rounds(pg.create("rounds"), rounds, "rounds on PostgreSQL", budget)

@@ -51,6 +51,10 @@ def test_bench_prints_one_json_object_with_every_figure(capsys) -> None:
     assert (result["round_postgresql_per_s"] or 0) > 0 if pg else result["round_postgresql_per_s"] is None
     sizes = result["round_state_bytes"]
     assert sizes["rounds"] >= 2 and abs(sizes["last_round"] - sizes["first_round"]) < 64
+    # SQLite alone: a round is 53 write transactions (the start, 50 reports, 研判, 会议)
+    floor = result["round_sqlite_sql_only"]
+    assert floor["write_transactions"] == 53 and floor["seconds_per_round"] > 0
+    assert 0 < floor["ceiling_ratio"] < 1
 
 
 def test_timer_figures_are_per_process_rate_and_lateness_percentile() -> None:
