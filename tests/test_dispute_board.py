@@ -125,7 +125,9 @@ def test_the_board_page_shows_green_blue_and_red_with_the_late_mark(page_app: An
     assert "法制工作委员会" in fgw and "零报告" in fgw and "迟报" not in fgw and "2026-12-01 10:00" in fgw
     assert "监察和司法委员会" in jsw and "未报" in jsw and "迟报" not in jsw
     assert "已过期限" in html and "2026-12-07 23:59" in html
-    assert 'name="viewport"' in html and "@media print" in html and "@media (max-width: 600px)" in html
+    # on a phone each department is a card naming its columns (the browser test looks at one)
+    assert 'name="viewport"' in html and "@media print" in html and 'class="table table-cards db-table" id="round-reports"' in html
+    assert 'data-label="报送人"' in cjw
     # a department sees the board of a round it reports in, without the compliance link
     own = text(login(page_app, "fgw1").get(f"/rounds/{iid}/reports"))
     assert "零报告" in own and "/reports/dispute-compliance" not in own
@@ -212,7 +214,8 @@ def test_the_deadline_is_the_rounds_own_so_a_round_started_late_is_reported_late
 @pytest.mark.browser
 def test_the_heat_map_draws_and_the_board_fits_a_phone(tmp_path: Any, chromium_path: str, artifacts_dir: Any) -> None:
     """In Chromium: ECharts draws the compliance heat map (no script error); on a 390 px phone the
-    round's board and the compliance page scroll their tables, never the page."""
+    round's board shows each department as a card (the reporter too) and the compliance page
+    scrolls its table, never the page."""
     from playwright.sync_api import expect
 
     app = browser_app(tmp_path, "board")
@@ -234,6 +237,12 @@ def test_the_heat_map_draws_and_the_board_fits_a_phone(tmp_path: Any, chromium_p
             assert width <= 390, f"{path} is {width}px wide"
         phone.goto(f"{base}/rounds/{iid}/reports")
         expect(phone.locator("#round-reports tr.db-missing")).to_contain_text("监察和司法委员会")
+        # each department a card: who reported is on screen, inside the phone's width
+        reporter = phone.locator('#round-reports tr[data-group="dept_cjw"] td[data-label="报送人"]')
+        expect(reporter).to_be_visible()
+        expect(reporter).to_have_text("cjw1")
+        box = reporter.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         phone.screenshot(path=str(artifacts_dir / "dispute_round_board_phone.png"), full_page=True)
         assert phone.js_errors == []
     app.extensions["govflow"].db.dispose()
